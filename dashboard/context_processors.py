@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from customers import permissions
+from customers.apicalls import credits_spent_today
+from customers.modes import mode_label
+
+
+def dashboard(request: HttpRequest) -> dict[str, Any]:
+    """Mode banner, navigation permissions and today's credit spend for every page."""
+    user = getattr(request, "user", None)
+    context: dict[str, Any] = {"mode_label": mode_label(), "sandbox_mode": settings.SANDBOX_MODE}
+    if user is not None and user.is_authenticated:
+        context["credits_today"] = credits_spent_today(user)
+        context["nav"] = {
+            "customers": user.has_perm(permissions.VIEW_CUSTOMERS),
+            "audit": user.has_perm(permissions.VIEW_AUDIT_LOG),
+            "exports": user.has_perm(permissions.EXPORT_CUSTOMERS),
+            "admin": user.is_staff,
+        }
+    return context

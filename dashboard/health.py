@@ -1,0 +1,51 @@
+"""What /healthz reports: can we reach the database and Tatum? Never any secret."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection
+
+from customers.tatum import TatumAuthError, TatumError, tatum_client
+
+# Probing Tatum costs a credit, so a load balancer polling every few seconds shares one probe a minute.
+_UPSTREAM_CACHE_KEY = "healthz-upstream"
+_UPSTREAM_CACHE_SECONDS = 60
+
+
+def health_report() -> dict[str, Any]:
+    database = _database_status()
+    upstream = _upstream_status()
+    healthy = database == "ok" and upstream == "ok"
+    return {"status": "ok" if healthy else "degraded", "database": database, "upstream": upstream}
+
+
+def _database_status() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:  # noqa: BLE001 - any database failure means "unreachable" here
+        return "unreachable"
+    return "ok"
+
+
+def _upstream_status() -> str:
+    status = cache.get(_UPSTREAM_CACHE_KEY)
+    if status is None:
+        status = _probe_upstream()
+        cache.set(_UPSTREAM_CACHE_KEY, status, _UPSTREAM_CACHE_SECONDS)
+    return status
+
+
+def _probe_upstream() -> str:
+    started = time.monotonic()
+    try:
+        tatum_client().get_version()
+    except TatumAuthError:
+        return "unauthorized"
+    except TatumError:
+        return "unreachable"
+    return "ok" if time.monotonic() - started < 5 else "slow"

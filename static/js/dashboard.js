@@ -1,0 +1,66 @@
+// Progressive enhancement for the dashboard. Every control still works as a plain link or form.
+(function () {
+  "use strict";
+
+  function announce(text, kind) {
+    var region = document.getElementById("messages");
+    if (!region) return;
+    var p = document.createElement("p");
+    p.className = "message message-" + (kind || "info");
+    p.textContent = text;
+    region.replaceChildren(p);
+  }
+
+  // Copy buttons: <button data-copy="text">.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    event.preventDefault();
+    var text = button.getAttribute("data-copy");
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(
+        function () { announce("Copied " + text + " to the clipboard.", "success"); },
+        function () { announce("Could not copy; select the id and copy it by hand.", "warning"); }
+      );
+    } else {
+      announce("Copying needs a secure (https) page; select the id and copy it by hand.", "warning");
+    }
+  });
+
+  // Confirmation dialogs: <a href="confirm-page" data-dialog-open="dialog-id">. Without JavaScript the
+  // link opens the confirmation page instead.
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-dialog-open]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-dialog-open"));
+      if (!dialog || typeof dialog.showModal !== "function") return;
+      event.preventDefault();
+      dialog.showModal();
+      var safe = dialog.querySelector("[data-dialog-cancel]");
+      if (safe) safe.focus();
+      return;
+    }
+    var cancel = event.target.closest("[data-dialog-cancel]");
+    if (cancel) {
+      var parent = cancel.closest("dialog");
+      if (parent) { event.preventDefault(); parent.close(); }
+    }
+  });
+
+  // A dialog whose form was submitted with htmx closes before the swap replaces it.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var dialog = event.target.closest && event.target.closest("dialog[open]");
+    if (dialog && event.target.tagName === "FORM") dialog.close();
+  });
+
+  // htmx drops error responses; the server answers user-facing errors with 200 partials, so these
+  // only fire for transport failures and unexpected errors.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : "";
+    var rid = event.detail.xhr ? event.detail.xhr.getResponseHeader("X-Request-ID") : "";
+    announce("Something went wrong (" + status + "). Reload the page and try again." + (rid ? " Request " + rid + "." : ""), "error");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    announce("The dashboard could not be reached. Check your connection and try again.", "error");
+  });
+})();

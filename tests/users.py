@@ -1,0 +1,21 @@
+"""Users for tests, one per role, made the way an administrator would: by group membership."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+PASSWORD = "correct-horse-battery-staple"
+ROLES = ("Support", "Compliance", "Manager")
+
+
+def make_user(role: str | None, username: str | None = None):
+    """A user in `role` (a group name), or a superuser for role "superuser", or no role for None."""
+    User = get_user_model()
+    name = username or (role or "norole").lower()
+    if role == "superuser":
+        return User.objects.create_superuser(name, f"{name}@example.com", PASSWORD)
+    user = User.objects.create_user(name, f"{name}@example.com", PASSWORD)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
