@@ -1,0 +1,30 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+import responses
+
+_UNMATCHED = "Connection refused by Responses"
+
+
+@pytest.fixture
+def mocked_responses() -> Iterator[responses.RequestsMock]:
+    """Fakes every HTTP call made with `requests`.
+
+    A call that matches no registered response fails the test even if the code under test caught the
+    error (say, by retrying and then reporting "unavailable"); a registered response that was never
+    requested fails it too.
+    """
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+        stray = [
+            f"{call.request.method} {call.request.url}"
+            for call in mock.calls
+            if isinstance(call.response, requests.ConnectionError)
+            and str(call.response).startswith(_UNMATCHED)
+        ]
+        assert not stray, f"Unexpected HTTP calls: {stray}"
