@@ -1,0 +1,99 @@
+"""Reads: customers from Tatum, audit rows from the database. No writes here."""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from customers.apicalls import record_api_call
+from customers.models import AuditEntry
+from customers.tatum import Account, CallRecord, Customer, TatumError, tatum_client
+
+ACCOUNTS_PAGE_SIZE = 50
+# Detail pages read the customer and its accounts at once, so the page costs one round trip.
+_detail_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="detail-read")
+
+
+@dataclass(frozen=True)
+class CustomerSnapshot:
+    """A customer as read from Tatum, with when it was read."""
+
+    customer: Customer
+    read_at: datetime
+
+    @property
+    def fingerprint(self) -> str:
+        return customer_fingerprint(self.customer)
+
+
+@dataclass(frozen=True)
+class CustomerDetail:
+    snapshot: CustomerSnapshot
+    accounts: list[Account] | None
+    accounts_error: TatumError | None = None
+
+    @property
+    def customer(self) -> Customer:
+        return self.snapshot.customer
+
+    @property
+    def accounts_may_continue(self) -> bool:
+        return self.accounts is not None and len(self.accounts) >= ACCOUNTS_PAGE_SIZE
+
+
+def customer_fingerprint(customer: Customer) -> str:
+    """A short hash of everything Tatum holds for the customer, to detect concurrent edits."""
+    canonical = json.dumps(customer.to_json(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def customer_list(*, page_size: int, page: int) -> list[Customer]:
+    return tatum_client().list_customers(page_size=page_size, page=page)
+
+
+def customer_get(*, customer_id: str) -> CustomerSnapshot:
+    return CustomerSnapshot(customer=tatum_client().get_customer(customer_id), read_at=timezone.now())
+
+
+def customer_detail_get(*, customer_id: str, known: CustomerSnapshot | None = None) -> CustomerDetail:
+    """The customer (unless already known) and its active accounts, read concurrently.
+
+    Raises the customer read's `TatumError`; an accounts failure is kept on the result so the page
+    can still show the customer.
+    """
+    # The worker thread only collects its call records; this thread stores them, so the rows land in
+    # this request's database connection.
+    thread_calls: list[CallRecord] = []
+    client = tatum_client(on_call=thread_calls.append)
+    accounts_future = _detail_pool.submit(
+        contextvars.copy_context().run,
+        client.list_customer_accounts,
+        customer_id,
+        page_size=ACCOUNTS_PAGE_SIZE,
+        page=0,
+    )
+    try:
+        snapshot = known or customer_get(customer_id=customer_id)
+    finally:
+        accounts, accounts_error = _accounts_result(accounts_future)
+        for record in thread_calls:
+            record_api_call(record)
+    return CustomerDetail(snapshot=snapshot, accounts=accounts, accounts_error=accounts_error)
+
+
+def _accounts_result(future: Future[list[Account]]) -> tuple[list[Account] | None, TatumError | None]:
+    try:
+        return future.result(), None
+    except TatumError as exc:
+        return None, exc
+
+
+def customer_history(*, customer_id: str) -> QuerySet[AuditEntry]:
+    return AuditEntry.objects.filter(customer_id=customer_id).select_related("actor")

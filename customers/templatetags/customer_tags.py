@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from customers.reference import country_name, currency_name
+
+register = template.Library()
+
+
+@register.filter
+def currency_label(code: str | None) -> str:
+    return f"{code}: {currency_name(code)}" if code else "Not set"
+
+
+@register.filter
+def country_label(code: str | None) -> str:
+    return f"{code}: {country_name(code)}" if code else "Not set"
+
+
+@register.filter
+def display_value(value: Any) -> str:
+    """An audit before/after value in words."""
+    if value is None or value == "":
+        return "(not set)"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return str(value)

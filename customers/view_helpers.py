@@ -1,0 +1,64 @@
+"""Small pieces the customer views share."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from customers.errors import message_for
+from customers.selectors import CustomerSnapshot
+from customers.tatum import Customer, TatumError, TatumNotFound
+
+_INTERNAL_ID = re.compile(r"^[0-9a-f]{24}$")
+_PREFETCH_KEY = "customers:prefetched"
+_PREFETCH_SECONDS = 30
+
+
+def looks_internal(customer_id: str) -> bool:
+    """Tatum's internal ids are 24 hex characters (an external id may look the same)."""
+    return bool(_INTERNAL_ID.match(customer_id))
+
+
+def error_context(error: TatumError) -> dict[str, Any]:
+    message = message_for(error)
+    return {"error": message, "error_banner": message.banner, "tatum_error": error}
+
+
+def render_partial_or_page(
+    request: HttpRequest, page_template: str, partial_template: str, context: dict[str, Any]
+) -> HttpResponse:
+    """htmx gets the fragment it swaps in; everyone else gets the whole page."""
+    is_partial = request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
+    return render(request, partial_template if is_partial else page_template, context)
+
+
+def upstream_error_page(request: HttpRequest, customer_id: str, error: TatumError) -> HttpResponse:
+    if isinstance(error, TatumNotFound):
+        return render(request, "customers/customer_not_found.html", {"customer_id": customer_id}, status=404)
+    return render(request, "customers/customer_error.html", error_context(error), status=503)
+
+
+def prefetched_stash(request: HttpRequest, snapshot: CustomerSnapshot) -> None:
+    """Keep a customer just read for the page we redirect to, so it is not read twice."""
+    request.session[_PREFETCH_KEY] = {
+        "customer": snapshot.customer.to_json(),
+        "read_at": snapshot.read_at.isoformat(),
+        "expires": time.time() + _PREFETCH_SECONDS,
+    }
+
+
+def prefetched_take(request: HttpRequest, customer_id: str) -> CustomerSnapshot | None:
+    """The stashed customer, once, if it is the one asked for and still fresh."""
+    stash = request.session.pop(_PREFETCH_KEY, None)
+    if not stash or stash.get("expires", 0) < time.time():
+        return None
+    customer = Customer.from_json(stash["customer"])
+    if customer.id != customer_id:
+        return None
+    read_at = timezone.datetime.fromisoformat(stash["read_at"])
+    return CustomerSnapshot(customer=customer, read_at=read_at)

@@ -1,0 +1,410 @@
+"""Customer pages: list, lookup, detail, edit and state changes. Thin views over selectors and services."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from customers import permissions
+from customers.access import permission_required
+from customers.audit import Actor
+from customers.errors import message_for
+from customers.forms import (
+    PAGE_SIZES,
+    CustomerEditForm,
+    CustomerListParams,
+    CustomerLookupForm,
+    StateChangeForm,
+)
+from customers.models import AuditEntry
+from customers.selectors import (
+    CustomerSnapshot,
+    customer_detail_get,
+    customer_get,
+    customer_history,
+    customer_list,
+)
+from customers.services import STATE_SERVICES, CustomerConflict, audit_entry_verify, customer_update
+from customers.state import REASON_REQUIRED, STATE_ACTION_NAMES, action_options
+from customers.tatum import (
+    CREDIT_COSTS,
+    Customer,
+    TatumError,
+    TatumNotFound,
+    TatumOutcomeUnknown,
+    TatumValidationError,
+)
+from customers.view_helpers import (
+    error_context,
+    looks_internal,
+    prefetched_stash,
+    prefetched_take,
+    render_partial_or_page,
+    upstream_error_page,
+)
+
+_VALID_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
+
+
+def _checked_id(customer_id: str) -> str:
+    if not _VALID_ID.match(customer_id) or customer_id.strip(".") == "":
+        raise Http404("That is not a valid customer id.")
+    return customer_id
+
+
+# --- List and lookup -----------------------------------------------------------------------------
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@permission_required(permissions.VIEW_CUSTOMERS)
+def customer_list_view(request: HttpRequest) -> HttpResponse:
+    params = CustomerListParams(request.GET)
+    if params.is_valid():
+        size, page = params.page_size(), params.page_number()
+    else:
+        size, page = CustomerListParams().initial.get("size") or 20, 1
+        messages.warning(request, "That page address was not valid, so the first page is shown.")
+    context: dict[str, Any] = {
+        "size": size,
+        "page": page,
+        "sizes": PAGE_SIZES,
+        "lookup_form": CustomerLookupForm(),
+    }
+    try:
+        context["customers"] = customer_list(page_size=size, page=page - 1)
+    except TatumError as exc:
+        context.update(error_context(exc))
+    return render_partial_or_page(
+        request, "customers/customer_list.html", "customers/partials/customer_table.html", context
+    )
+
+
+@require_GET
+@permission_required(permissions.VIEW_CUSTOMERS)
+def customer_lookup(request: HttpRequest) -> HttpResponse:
+    form = CustomerLookupForm(request.GET)
+    context: dict[str, Any] = {"lookup_form": form}
+    if not form.is_valid():
+        return render(request, "customers/customer_lookup.html", context)
+    query = form.cleaned_data["q"]
+    try:
+        snapshot = customer_get(customer_id=query)
+    except TatumNotFound:
+        context["not_found"] = query
+        return render(request, "customers/customer_lookup.html", context)
+    except TatumError as exc:
+        context.update(error_context(exc))
+        return render(request, "customers/customer_lookup.html", context)
+    prefetched_stash(request, snapshot)
+    return redirect("customers:customer_detail", customer_id=snapshot.customer.id)
+
+
+# --- Detail --------------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(permissions.VIEW_CUSTOMERS)
+def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
+    customer_id = _checked_id(customer_id)
+    known = prefetched_take(request, customer_id)
+    try:
+        if known is None and not looks_internal(customer_id):
+            known = customer_get(customer_id=customer_id)
+            if known.customer.id != customer_id:
+                return _redirect_to_internal_id(request, known)
+        detail = customer_detail_get(customer_id=customer_id, known=known)
+    except TatumError as exc:
+        return upstream_error_page(request, customer_id, exc)
+    if detail.customer.id != customer_id:
+        return _redirect_to_internal_id(request, detail.snapshot)
+    return render(request, "customers/customer_detail.html", _detail_context(request, detail))
+
+
+def _redirect_to_internal_id(request: HttpRequest, snapshot: CustomerSnapshot) -> HttpResponse:
+    prefetched_stash(request, snapshot)
+    return redirect("customers:customer_detail", customer_id=snapshot.customer.id)
+
+
+def _detail_context(request: HttpRequest, detail) -> dict[str, Any]:
+    accounts = detail.accounts
+    return {
+        **_status_context(
+            request, detail.customer, None if accounts is None else len(accounts), detail.snapshot.read_at
+        ),
+        "detail": detail,
+        "accounts": accounts,
+        "accounts_error": message_for(detail.accounts_error) if detail.accounts_error else None,
+        "history": customer_history(customer_id=detail.customer.id)[:50],
+        "read_credits": CREDIT_COSTS["GET"] * 2,
+    }
+
+
+def _status_context(
+    request: HttpRequest, customer: Customer, active_accounts: int | None, read_at, **extra: Any
+) -> dict[str, Any]:
+    can_change = request.user.has_perm(permissions.CHANGE_CUSTOMER_STATE)
+    return {
+        "customer": customer,
+        "active_accounts": active_accounts,
+        "read_at": read_at,
+        "can_change_state": can_change,
+        "can_edit": request.user.has_perm(permissions.EDIT_CUSTOMERS),
+        "options": action_options(customer, active_accounts) if can_change else [],
+        "edit_credits": CREDIT_COSTS["GET"] + CREDIT_COSTS["PUT"],
+        "unknown_entries": AuditEntry.objects.filter(
+            customer_id=customer.id, outcome=AuditEntry.Outcome.UNKNOWN
+        ),
+        **extra,
+    }
+
+
+# --- Edit ----------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(permissions.EDIT_CUSTOMERS, audited_action=AuditEntry.Action.UPDATE)
+def customer_edit(request: HttpRequest, customer_id: str) -> HttpResponse:
+    customer_id = _checked_id(customer_id)
+    # A save reads the customer again: the form is checked against what Tatum holds now.
+    known = prefetched_take(request, customer_id) if request.method == "GET" else None
+    try:
+        current = known or customer_get(customer_id=customer_id)
+    except TatumError as exc:
+        return upstream_error_page(request, customer_id, exc)
+    if request.method == "POST":
+        return _customer_edit_post(request, current)
+    form = CustomerEditForm(customer=current.customer, initial=_edit_initial(current))
+    return render(request, "customers/customer_edit.html", {"form": form, "customer": current.customer})
+
+
+def _edit_initial(snapshot: CustomerSnapshot) -> dict[str, Any]:
+    customer = snapshot.customer
+    return {
+        "external_id": customer.external_id,
+        "accounting_currency": customer.accounting_currency or "",
+        "customer_country": customer.customer_country or "",
+        "provider_country": customer.provider_country or "",
+        "fingerprint": snapshot.fingerprint,
+    }
+
+
+def _customer_edit_post(request: HttpRequest, current: CustomerSnapshot) -> HttpResponse:
+    form = CustomerEditForm(request.POST, customer=current.customer)
+    context: dict[str, Any] = {"form": form, "customer": current.customer}
+    if not form.is_valid():
+        return render(request, "customers/customer_edit.html", context, status=400)
+    try:
+        result = customer_update(
+            actor=Actor.from_request(request),
+            current=current,
+            fingerprint=form.cleaned_data["fingerprint"],
+            **form.cleaned_values(),
+        )
+    except CustomerConflict as conflict:
+        return _render_conflict(request, conflict)
+    except TatumValidationError as exc:
+        _attach_tatum_field_errors(form, exc)
+        context.update(error_context(exc))
+        return render(request, "customers/customer_edit.html", context, status=400)
+    except TatumError as exc:
+        context.update(error_context(exc))
+        return render(request, "customers/customer_edit.html", context, status=502)
+    if result.entry is None:
+        messages.info(request, "Nothing changed, so nothing was sent to Tatum.")
+    else:
+        messages.success(request, f"Saved the changes to {result.customer.external_id}.")
+    prefetched_stash(request, CustomerSnapshot(customer=result.customer, read_at=timezone.now()))
+    return redirect("customers:customer_detail", customer_id=result.customer.id)
+
+
+_TATUM_FIELD_NAMES = {
+    "externalId": "external_id",
+    "accountingCurrency": "accounting_currency",
+    "customerCountry": "customer_country",
+    "providerCountry": "provider_country",
+}
+
+
+def _attach_tatum_field_errors(form: CustomerEditForm, exc: TatumValidationError) -> None:
+    for prop, sentences in exc.field_errors.items():
+        field = _TATUM_FIELD_NAMES.get(prop)
+        for sentence in sentences:
+            form.add_error(field, f"Tatum: {sentence}")
+
+
+def _render_conflict(request: HttpRequest, conflict: CustomerConflict) -> HttpResponse:
+    current = conflict.current
+    yours = conflict.intended
+    form = CustomerEditForm(
+        customer=current.customer,
+        initial={**_edit_initial(current), **{k: v for k, v in yours.items() if v}},
+    )
+    rows = [
+        {
+            "label": form.fields[name].label,
+            "theirs": getattr(current.customer, name),
+            "yours": value,
+            "differs": value is not None and value != getattr(current.customer, name),
+        }
+        for name, value in yours.items()
+    ]
+    context = {"form": form, "customer": current.customer, "conflict_rows": rows, "conflict": True}
+    return render(request, "customers/customer_edit.html", context, status=409)
+
+
+# --- State changes -------------------------------------------------------------------------------
+
+
+def _state_action(action: str, **_: Any) -> str:
+    return action
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(permissions.CHANGE_CUSTOMER_STATE, audited_action=_state_action)
+def customer_state_change(request: HttpRequest, customer_id: str, action: str) -> HttpResponse:
+    customer_id = _checked_id(customer_id)
+    if action not in STATE_ACTION_NAMES:
+        raise Http404("No such action.")
+    if request.method == "GET":
+        return _state_change_confirm_page(request, customer_id, action)
+    form = StateChangeForm(request.POST, reason_required=action in REASON_REQUIRED)
+    if not form.is_valid():
+        return _state_change_invalid(request, customer_id, action, form)
+    customer = _customer_as_shown(customer_id, form)
+    active_accounts = _int_or_none(request.POST.get("active_accounts"))
+    extra: dict[str, Any] = {}
+    service = STATE_SERVICES[action]
+    try:
+        result = service(
+            actor=Actor.from_request(request), customer=customer, reason=form.cleaned_data["reason"]
+        )
+        customer = result.customer
+        extra["notice"] = _state_notice(action, result.already)
+        extra["changed_entry"] = result.entry
+    except TatumOutcomeUnknown as exc:
+        extra.update(error_context(exc))
+        extra["unknown_entry"] = _latest_open_entry(customer_id)
+    except TatumError as exc:
+        extra.update(error_context(exc))
+    return _state_change_response(request, customer, active_accounts, extra)
+
+
+def _customer_as_shown(customer_id: str, form: StateChangeForm) -> Customer:
+    data = form.cleaned_data
+    return Customer(customer_id, data["external_id"], data["active"], data["enabled"], None, None, None)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _state_notice(action: str, already: bool) -> str:
+    past = {"activate": "activated", "deactivate": "deactivated", "enable": "enabled", "disable": "disabled"}[
+        action
+    ]
+    if already:
+        return f"Tatum says the customer was already {past}; nothing changed. The status below is current."
+    return f"The customer is now {past}."
+
+
+def _latest_open_entry(customer_id: str) -> AuditEntry | None:
+    return (
+        AuditEntry.objects.filter(customer_id=customer_id, outcome=AuditEntry.Outcome.UNKNOWN)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def _state_change_response(
+    request: HttpRequest, customer: Customer, active_accounts: int | None, extra: dict[str, Any]
+) -> HttpResponse:
+    if not request.htmx:
+        _flash(request, extra)
+        return redirect("customers:customer_detail", customer_id=customer.id)
+    context = _status_context(request, customer, active_accounts, timezone.now(), **extra)
+    context["history"] = customer_history(customer_id=customer.id)[:50]
+    context["oob"] = True
+    return render(request, "customers/partials/customer_status_response.html", context)
+
+
+def _flash(request: HttpRequest, extra: dict[str, Any]) -> None:
+    if extra.get("notice"):
+        messages.success(request, extra["notice"])
+    if extra.get("error"):
+        level = messages.WARNING if extra["error"].level == "warning" else messages.ERROR
+        messages.add_message(request, level, str(extra["error"]))
+
+
+def _state_change_confirm_page(request: HttpRequest, customer_id: str, action: str) -> HttpResponse:
+    try:
+        detail = customer_detail_get(customer_id=customer_id)
+    except TatumError as exc:
+        return upstream_error_page(request, customer_id, exc)
+    return _render_confirm(
+        request, detail.customer, None if detail.accounts is None else len(detail.accounts), action
+    )
+
+
+def _render_confirm(
+    request: HttpRequest,
+    customer: Customer,
+    active_accounts: int | None,
+    action: str,
+    form=None,
+    status: int = 200,
+) -> HttpResponse:
+    option = next(o for o in action_options(customer, active_accounts) if o.name == action)
+    form = form or StateChangeForm(
+        reason_required=option.reason_required,
+        initial={"external_id": customer.external_id, "active": customer.active, "enabled": customer.enabled},
+    )
+    context = {"customer": customer, "option": option, "form": form, "active_accounts": active_accounts}
+    return render(request, "customers/customer_state_confirm.html", context, status=status)
+
+
+def _state_change_invalid(
+    request: HttpRequest, customer_id: str, action: str, form: StateChangeForm
+) -> HttpResponse:
+    external_id = request.POST.get("external_id", "")
+    customer = Customer(
+        customer_id,
+        external_id,
+        request.POST.get("active") == "True",
+        request.POST.get("enabled") == "True",
+        None,
+        None,
+        None,
+    )
+    active_accounts = _int_or_none(request.POST.get("active_accounts"))
+    if request.htmx:
+        extra = {"invalid_action": action, "invalid_form": form}
+        return _state_change_response(request, customer, active_accounts, extra)
+    return _render_confirm(request, customer, active_accounts, action, form=form, status=400)
+
+
+@require_POST
+@permission_required(permissions.CHANGE_CUSTOMER_STATE)
+def customer_change_verify(request: HttpRequest, customer_id: str, entry_id: int) -> HttpResponse:
+    """Settle an unknown outcome by reading the customer once."""
+    customer_id = _checked_id(customer_id)
+    entry = AuditEntry.objects.filter(pk=entry_id, customer_id=customer_id, sequence__isnull=True).first()
+    if entry is None:
+        messages.info(request, "That change was already settled.")
+        return redirect("customers:customer_detail", customer_id=customer_id)
+    try:
+        entry = audit_entry_verify(entry=entry)
+    except TatumError as exc:
+        messages.error(request, str(message_for(exc)))
+        return redirect("customers:customer_detail", customer_id=customer_id)
+    verdict = "did happen" if entry.outcome == AuditEntry.Outcome.SUCCEEDED else "did not happen"
+    messages.success(request, f"Verified: the {entry.get_action_display().lower()} {verdict}.")
+    return redirect(reverse("customers:customer_detail", kwargs={"customer_id": customer_id}))

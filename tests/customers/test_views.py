@@ -1,0 +1,465 @@
+"""Customer pages over a faked Tatum: what users see, and what reaches Tatum."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+import responses
+
+from customers.models import ApiCall, AuditEntry
+from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, url
+
+pytestmark = pytest.mark.django_db
+
+CUSTOMER_PATH = f"/v3/ledger/customer/{CUSTOMER_ID}"
+ACCOUNTS_PATH = f"/v3/ledger/account/customer/{CUSTOMER_ID}"
+
+
+def body(response) -> str:
+    return response.content.decode()
+
+
+# --- List ----------------------------------------------------------------------------------------
+
+
+def test_list_shows_states_in_words_names_and_compliance_gaps(support_client, tatum):
+    tatum.get(
+        url("/v3/ledger/customer"),
+        json=[
+            customer_json(),
+            customer_json(
+                id="5e68c66581f2ee32bc354088",
+                externalId="gap",
+                active=False,
+                enabled=False,
+                accountingCurrency="DOGE",
+                customerCountry=None,
+            ),
+        ],
+    )
+    page = body(support_client.get("/customers/"))
+    assert "Active" in page and "Inactive" in page and "Disabled" in page
+    assert "EUR: Euro" in page and "DOGE: Dogecoin" in page
+    assert "DE: Germany" in page and "CZ: Czechia" in page
+    assert page.count("Compliance gap") == 1
+    assert f'data-copy="{CUSTOMER_ID}"' in page
+
+
+def test_list_reads_the_requested_page_with_one_call_and_links_to_the_next(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer"), json=[customer_json(id=f"{i:024x}") for i in range(10)])
+    response = support_client.get("/customers/?size=10&page=3")
+    assert tatum.calls[0].request.params == {"pageSize": "10", "offset": "20"}
+    assert len(tatum.calls) == 1
+    assert ApiCall.objects.count() == 1
+    page = body(response)
+    assert 'href="?size=10&amp;page=4"' in page and 'href="?size=10&amp;page=2"' in page
+
+
+def test_list_uses_page_offsets_when_tatum_counts_offset_in_pages(support_client, tatum, settings):
+    settings.TATUM_OFFSET_MODE = "pages"
+    tatum.get(url("/v3/ledger/customer"), json=[])
+    support_client.get("/customers/?size=50&page=3")
+    assert tatum.calls[0].request.params == {"pageSize": "50", "offset": "2"}
+
+
+def test_htmx_list_request_gets_only_the_table_fragment(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
+    response = support_client.get("/customers/?size=20&page=1", headers={"HX-Request": "true"})
+    page = body(response)
+    assert page.lstrip().startswith('<section id="customer-table"')
+    assert "<html" not in page
+    assert "HX-Request" in response["Vary"]
+
+
+def test_list_distinguishes_no_customers_from_the_end_of_the_list(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer"), json=[])
+    assert "No customers yet" in body(support_client.get("/customers/"))
+    assert "End of list" in body(support_client.get("/customers/?page=5"))
+
+
+def test_a_short_page_offers_no_next_link(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
+    page = body(support_client.get("/customers/?size=10&page=1"))
+    assert 'rel="next"' not in page
+    assert "End of list" in page
+
+
+def test_list_that_cannot_load_says_so_and_offers_a_retry(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer"), body=requests.ConnectionError("refused"))
+    response = support_client.get("/customers/?size=10&page=2")
+    page = body(response)
+    assert response.status_code == 200
+    assert "Could not load customers" in page and "Try again" in page
+    assert "Tatum is not answering" in page
+
+
+def test_invalid_page_parameters_fall_back_to_the_first_page_without_a_bad_call(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer"), json=[])
+    response = support_client.get("/customers/?size=51&page=-1")
+    assert response.status_code == 200
+    assert tatum.calls[0].request.params["offset"] == "0"
+    assert tatum.calls[0].request.params["pageSize"] == "20"
+
+
+@pytest.mark.parametrize(
+    "status,payload,banner",
+    [
+        (
+            401,
+            {
+                "statusCode": 401,
+                "errorCode": "subscription.invalid",
+                "message": "Unable to find valid subscription for 'k'",
+            },
+            "refuses the dashboard's API key",
+        ),
+        (429, {"statusCode": 429, "message": "Too many requests"}, "rate limiting"),
+        (500, {"statusCode": 500, "message": "Internal server error"}, "Tatum is not answering"),
+    ],
+)
+def test_upstream_problems_each_get_their_own_banner(support_client, tatum, status, payload, banner):
+    tatum.get(url("/v3/ledger/customer"), json=payload, status=status)
+    page = body(support_client.get("/customers/"))
+    assert banner in page
+    assert "Could not load customers" in page
+
+
+# --- Lookup and detail ---------------------------------------------------------------------------
+
+
+def test_lookup_by_external_id_costs_one_call_and_lands_on_the_internal_id(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer/cust-001"), json=customer_json())
+    response = support_client.get("/customers/lookup/?q=cust-001")
+    assert response.status_code == 302
+    assert response["Location"] == f"/customers/{CUSTOMER_ID}/"
+    assert ApiCall.objects.count() == 1
+
+
+def test_lookup_of_an_unknown_id_says_plainly_that_no_customer_has_it(support_client, tatum):
+    tatum.get(
+        url("/v3/ledger/customer/nobody"),
+        status=403,
+        json={
+            "statusCode": 403,
+            "errorCode": "customer.not.exists",
+            "message": "No customer with given external ID nobody exists.",
+        },
+    )
+    page = body(support_client.get("/customers/lookup/?q=nobody"))
+    assert "No customer has the id “nobody”" in page
+
+
+def test_lookup_quotes_the_id_as_one_path_segment(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer/a%2F..%2Fb%3Fx%3D1"), json=customer_json())
+    response = support_client.get("/customers/lookup/", {"q": "a/../b?x=1"})
+    assert response.status_code == 302
+    assert tatum.calls[0].request.url == url("/v3/ledger/customer/a%2F..%2Fb%3Fx%3D1")
+
+
+def test_lookup_refuses_blank_or_overlong_ids_without_calling_tatum(support_client, tatum):
+    assert "Enter a customer" in body(support_client.get("/customers/lookup/?q=+"))
+    assert "at most 100" in body(support_client.get("/customers/lookup/", {"q": "x" * 101}))
+    assert len(tatum.calls) == 0
+
+
+def test_detail_reads_customer_and_accounts_with_two_calls(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(customerCountry=None))
+    tatum.get(
+        url(ACCOUNTS_PATH), json=[account_json(), account_json(id="6e68c66581f2ee32bc354002", currency="ETH")]
+    )
+    response = support_client.get(f"/customers/{CUSTOMER_ID}/")
+    page = body(response)
+    assert response.status_code == 200
+    assert ApiCall.objects.count() == 2
+    assert "customer country missing" in page
+    assert "1.5" in page and "ETH" in page
+    assert "As of" in page
+
+
+def test_detail_by_external_id_redirects_to_the_internal_id_without_reading_twice(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer/cust-001"), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    response = support_client.get("/customers/cust-001/")
+    assert response["Location"] == f"/customers/{CUSTOMER_ID}/"
+    support_client.get(response["Location"])
+    assert [c.request.url.split("/v3/")[1] for c in tatum.calls] == [
+        "ledger/customer/cust-001",
+        f"ledger/account/customer/{CUSTOMER_ID}?pageSize=50&offset=0",
+    ]
+
+
+def test_detail_of_an_unknown_customer_is_a_plain_not_found_page(support_client, tatum):
+    tatum.get(
+        url(CUSTOMER_PATH),
+        status=403,
+        json={"statusCode": 403, "errorCode": "customer.not.exists", "message": "No"},
+    )
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    response = support_client.get(f"/customers/{CUSTOMER_ID}/")
+    assert response.status_code == 404
+    assert "No such customer" in body(response)
+
+
+def test_detail_for_compliance_has_no_edit_or_state_buttons(client, compliance, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    client.force_login(compliance)
+    page = body(client.get(f"/customers/{CUSTOMER_ID}/"))
+    assert "/edit/" not in page and "data-dialog-open" not in page and "Actions" not in page
+
+
+def test_detail_offers_only_possible_actions_and_says_why_not(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(active=False, enabled=True))
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
+    assert 'data-dialog-open="dialog-activate"' in page
+    assert 'data-dialog-open="dialog-disable"' not in page
+    assert "An inactive customer cannot be enabled or disabled" in page
+    assert "Already inactive." in page
+
+
+def test_deactivate_dialog_says_how_many_accounts_are_still_active(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[account_json(), account_json(id="6e68c66581f2ee32bc354002")])
+    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
+    assert "2 accounts are still active" in page
+    assert "available balance of every account is set to 0" in page
+
+
+# --- Edit ----------------------------------------------------------------------------------------
+
+
+def _edit_form(support_client, tatum, **current):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(**current))
+    response = support_client.get(f"/customers/{CUSTOMER_ID}/edit/")
+    return response.context["form"].initial["fingerprint"]
+
+
+def test_edit_dropdowns_hold_exactly_the_published_lists(support_client, tatum):
+    _edit_form(support_client, tatum)
+    form = support_client.get(f"/customers/{CUSTOMER_ID}/edit/").context["form"]
+    currencies = [code for code, _ in form.fields["accounting_currency"].choices]
+    countries = [code for code, _ in form.fields["customer_country"].choices]
+    assert len(currencies) == 170 and "FUSD" in currencies and "ETH" not in currencies
+    assert len(countries) == 248 and "AQ" not in countries
+    assert dict(form.fields["customer_country"].choices)["JE"] == "JE: Jersey"
+
+
+def test_saving_sends_only_the_external_id_and_changed_fields_and_costs_two_calls(support_client, tatum):
+    fingerprint = _edit_form(support_client, tatum)
+    tatum.put(url(CUSTOMER_PATH), json=customer_json(customerCountry="FR"))
+    ApiCall.objects.all().delete()
+    response = support_client.post(
+        f"/customers/{CUSTOMER_ID}/edit/",
+        {
+            "external_id": "cust-001",
+            "accounting_currency": "EUR",
+            "customer_country": "FR",
+            "provider_country": "CZ",
+            "fingerprint": fingerprint,
+        },
+    )
+    assert response.status_code == 302
+    put = [c for c in tatum.calls if c.request.method == "PUT"][0]
+    assert json.loads(put.request.body) == {"externalId": "cust-001", "customerCountry": "FR"}
+    assert ApiCall.objects.count() == 2
+    entry = AuditEntry.objects.get()
+    assert entry.outcome == "succeeded" and entry.changes == {"customerCountry": ["DE", "FR"]}
+
+
+def test_a_conflicting_edit_writes_nothing_and_shows_theirs_against_yours(support_client, tatum):
+    fingerprint = _edit_form(support_client, tatum)
+    tatum.replace(responses.GET, url(CUSTOMER_PATH), json=customer_json(customerCountry="AT"))
+    response = support_client.post(
+        f"/customers/{CUSTOMER_ID}/edit/",
+        {
+            "external_id": "cust-001",
+            "accounting_currency": "EUR",
+            "customer_country": "FR",
+            "provider_country": "CZ",
+            "fingerprint": fingerprint,
+        },
+    )
+    page = body(response)
+    assert response.status_code == 409
+    assert "Someone else changed this customer" in page
+    assert "AT" in page and "FR" in page
+    assert not [c for c in tatum.calls if c.request.method == "PUT"]
+    assert AuditEntry.objects.count() == 0
+
+
+def test_tatum_validation_errors_appear_beside_the_matching_field(support_client, tatum):
+    fingerprint = _edit_form(support_client, tatum)
+    tatum.put(
+        url(CUSTOMER_PATH),
+        status=400,
+        json={
+            "statusCode": 400,
+            "errorCode": "validation.failed",
+            "message": "Request validation failed.",
+            "data": [
+                {
+                    "target": {},
+                    "property": "externalId",
+                    "value": "dup",
+                    "constraints": {"isUnique": "externalId is already used by another customer"},
+                }
+            ],
+        },
+    )
+    response = support_client.post(
+        f"/customers/{CUSTOMER_ID}/edit/",
+        {
+            "external_id": "dup",
+            "accounting_currency": "EUR",
+            "customer_country": "DE",
+            "provider_country": "CZ",
+            "fingerprint": fingerprint,
+        },
+    )
+    assert response.context["form"].errors["external_id"] == [
+        "Tatum: externalId is already used by another customer"
+    ]
+    entry = AuditEntry.objects.get()
+    assert entry.outcome == "failed" and entry.http_status == 400 and entry.error_code == "validation.failed"
+
+
+def test_invalid_input_is_refused_before_anything_is_written(support_client, tatum):
+    fingerprint = _edit_form(support_client, tatum)
+    response = support_client.post(
+        f"/customers/{CUSTOMER_ID}/edit/",
+        {
+            "external_id": "x" * 101,
+            "accounting_currency": "XXX",
+            "customer_country": "AQ",
+            "provider_country": "CZ",
+            "fingerprint": fingerprint,
+        },
+    )
+    assert response.status_code == 400
+    assert set(response.context["form"].errors) == {"external_id", "accounting_currency", "customer_country"}
+    assert not [c for c in tatum.calls if c.request.method == "PUT"]
+    assert AuditEntry.objects.count() == 0
+
+
+# --- State changes -------------------------------------------------------------------------------
+
+STATE_FORM = {"external_id": "cust-001", "active": "True", "enabled": "True", "active_accounts": "0"}
+
+
+def test_disable_over_htmx_rerenders_the_status_from_the_known_state_with_one_call(support_client, tatum):
+    tatum.put(url(f"{CUSTOMER_PATH}/disable"), status=204)
+    response = support_client.post(
+        f"/customers/{CUSTOMER_ID}/disable/",
+        {**STATE_FORM, "reason": "fraud check"},
+        headers={"HX-Request": "true"},
+    )
+    page = body(response)
+    assert len(tatum.calls) == 1
+    assert 'id="customer-status"' in page and "Disabled" in page
+    assert 'data-dialog-open="dialog-enable"' in page
+    assert "The customer is now disabled." in page
+    assert 'id="customer-history" class="card"' not in page  # the history is swapped out of band
+    assert "fraud check" in page
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.outcome, entry.reason) == ("disable", "succeeded", "fraud check")
+    assert entry.changes == {"enabled": [True, False]}
+
+
+def test_disable_without_a_reason_is_refused_and_sends_nothing(support_client, tatum):
+    response = support_client.post(f"/customers/{CUSTOMER_ID}/disable/", {**STATE_FORM, "reason": "  "})
+    assert response.status_code == 400
+    assert "Give a reason" in body(response)
+    assert len(tatum.calls) == 0
+
+
+def test_already_in_that_state_refreshes_the_view_with_an_explanation(support_client, tatum):
+    tatum.put(
+        url(f"{CUSTOMER_PATH}/enable"),
+        status=403,
+        json={
+            "statusCode": 403,
+            "errorCode": "customer.enabled",
+            "message": "Unable to enable enabled customer.",
+        },
+    )
+    form = {**STATE_FORM, "enabled": "False"}
+    page = body(
+        support_client.post(f"/customers/{CUSTOMER_ID}/enable/", form, headers={"HX-Request": "true"})
+    )
+    assert "already enabled" in page
+    assert 'data-dialog-open="dialog-disable"' in page
+
+
+def test_deactivate_with_active_accounts_explains_what_to_do_first(support_client, tatum):
+    tatum.put(
+        url(f"{CUSTOMER_PATH}/deactivate"),
+        status=403,
+        json={
+            "statusCode": 403,
+            "errorCode": "customer.deactivate.account.active",
+            "message": "Unable to deactivate customer, accounts not deactivated.",
+        },
+    )
+    page = body(
+        support_client.post(
+            f"/customers/{CUSTOMER_ID}/deactivate/",
+            {**STATE_FORM, "reason": "closing"},
+            headers={"HX-Request": "true"},
+        )
+    )
+    assert "Deactivate the customer&#x27;s accounts first" in page
+    entry = AuditEntry.objects.get()
+    assert entry.outcome == "failed" and entry.error_code == "customer.deactivate.account.active"
+
+
+def test_a_timed_out_change_is_shown_as_unknown_and_verify_settles_it(support_client, tatum):
+    tatum.put(url(f"{CUSTOMER_PATH}/disable"), body=requests.ReadTimeout("read timed out"))
+    page = body(
+        support_client.post(
+            f"/customers/{CUSTOMER_ID}/disable/",
+            {**STATE_FORM, "reason": "r"},
+            headers={"HX-Request": "true"},
+        )
+    )
+    entry = AuditEntry.objects.get()
+    assert entry.outcome == "unknown"
+    assert "Outcome unknown" in page and f"/verify/{entry.pk}/" in page
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(enabled=False))
+    response = support_client.post(f"/customers/{CUSTOMER_ID}/verify/{entry.pk}/")
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert entry.outcome == "succeeded" and entry.sequence is not None
+    assert len([c for c in tatum.calls if c.request.method == "GET"]) == 1
+
+
+def test_state_change_without_javascript_redirects_back_to_the_detail_page(support_client, tatum):
+    tatum.put(url(f"{CUSTOMER_PATH}/activate"), status=204)
+    response = support_client.post(f"/customers/{CUSTOMER_ID}/activate/", {**STATE_FORM, "active": "False"})
+    assert response.status_code == 302 and response["Location"] == f"/customers/{CUSTOMER_ID}/"
+
+
+def test_confirmation_page_without_javascript_names_customer_consequence_and_cost(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[account_json()])
+    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/disable/"))
+    assert "Disable customer cust-001?" in page
+    assert "available balance of every account is set to 0" in page
+    assert "2 Tatum credits" in page and 'name="reason"' in page and "required" in page
+
+
+def test_unknown_state_action_is_not_found(support_client, tatum):
+    assert support_client.post(f"/customers/{CUSTOMER_ID}/explode/", STATE_FORM).status_code == 404
+    assert len(tatum.calls) == 0
+
+
+def test_header_shows_the_credits_this_user_spent_today(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    support_client.get(f"/customers/{CUSTOMER_ID}/")
+    tatum.put(url(f"{CUSTOMER_PATH}/disable"), status=204)
+    support_client.post(f"/customers/{CUSTOMER_ID}/disable/", {**STATE_FORM, "reason": "r"})
+    page = body(support_client.get("/"))
+    assert "4 credits today" in page
