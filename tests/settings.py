@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("DEBUG", "false")
+# Tests always run in sandbox mode, whatever a developer's environment says.
+os.environ["TATUM_API_KEY"] = ""
 
 from dashboard.settings import *  # noqa: E402,F403
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+
+from customers.roles import roles_sync
 
 PASSWORD = "correct-horse-battery-staple"
 ROLES = ("Support", "Compliance", "Manager")
@@ -17,5 +19,8 @@ def make_user(role: str | None, username: str | None = None):
         return User.objects.create_superuser(name, f"{name}@example.com", PASSWORD)
     user = User.objects.create_user(name, f"{name}@example.com", PASSWORD)
     if role:
+        if not Group.objects.filter(name=role).exists():
+            # Browser tests flush the database between tests, data-migration rows included.
+            roles_sync(Group, Permission)
         user.groups.add(Group.objects.get(name=role))
     return user

@@ -8,17 +8,15 @@ from tests.users import PASSWORD, make_user
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def sign_in(page: Page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/"))
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def test_support_user_signs_in_and_sees_the_home_page(page: Page, live_server):
     make_user("Support", "sam")
-    sign_in(page, live_server.url, "sam")
+    page.goto(f"{live_server.url}/customers/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/customers/"))
+    page.get_by_label("Username").fill("sam")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/customers/$"))
+    page.goto(f"{live_server.url}/")
     expect(page.get_by_role("heading", name="Welcome, sam")).to_be_visible()
     expect(page.get_by_text("SANDBOX", exact=True)).to_be_visible()
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Customers")).to_be_visible()
