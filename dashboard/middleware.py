@@ -62,4 +62,3 @@ class HtmxAwareLoginRequiredMiddleware(LoginRequiredMiddleware):
         if getattr(request, "htmx", False):
             return HttpResponseClientRedirect(response["Location"])
         return response
-
