@@ -10,6 +10,7 @@ from django.db.models import Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from customers.circuit import circuit_record
 from customers.models import ApiCall
 from dashboard.context import current_actor, current_request_id
 
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
 
 
 def record_api_call(record: CallRecord) -> None:
-    """Store one Tatum call, attributed to the acting user (None outside a request)."""
+    """Store one Tatum call, attributed to the acting user (None outside a request), and feed the
+    circuit breaker."""
+    circuit_record(record)
     # A savepoint: if the insert fails inside a caller's transaction, that transaction stays usable.
     with transaction.atomic():
         ApiCall.objects.create(

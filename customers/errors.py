@@ -87,6 +87,11 @@ ERROR_CODE_MESSAGES: dict[str, UserMessage] = {
     "account.not.exists": UserMessage(
         "Tatum does not know that account.", "Reload the customer and try again."
     ),
+    "circuit.open": UserMessage(
+        "Changes are paused because Tatum has been failing.",
+        "Nothing was sent. Changes resume by themselves once Tatum answers again; try again in a minute.",
+        banner="unavailable",
+    ),
 }
 
 ALREADY_IN_STATE_CODES = frozenset({"customer.active", "customer.enabled", "customer.disabled"})

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from customers.audit import Actor, audit_entry_close, audit_entry_open, audit_entry_record
+from customers.circuit import circuit_check_writes
 from customers.errors import ALREADY_IN_STATE_CODES
 from customers.models import AuditEntry
 from customers.selectors import CustomerSnapshot, customer_fingerprint, customer_get
@@ -160,6 +161,7 @@ def _customer_state_change(
 def _call_closing_entry(entry: AuditEntry, call):
     """Run the Tatum call; on failure close the entry as failed or unknown and re-raise."""
     try:
+        circuit_check_writes()
         return call()
     except TatumOutcomeUnknown as exc:
         audit_entry_close(entry, outcome=Outcome.UNKNOWN, error_code=exc.error_code, error_message=str(exc))

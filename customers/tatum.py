@@ -1003,4 +1003,6 @@ def tatum_client(*, on_call: Callable[[CallRecord], None] | None = None) -> Tatu
         max_rps=settings.TATUM_MAX_RPS,
         offset_mode=settings.TATUM_OFFSET_MODE,
         on_call=on_call or record_api_call,
+        max_retries=settings.TATUM_MAX_RETRIES,
+        backoff=settings.TATUM_RETRY_BACKOFF,
     )

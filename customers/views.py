@@ -16,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from customers import permissions
 from customers.access import permission_required
 from customers.audit import Actor
+from customers.circuit import circuit_is_open
 from customers.errors import message_for
 from customers.forms import (
     PAGE_SIZES,
@@ -159,6 +160,7 @@ def _status_context(
         "can_change_state": can_change,
         "can_edit": request.user.has_perm(permissions.EDIT_CUSTOMERS),
         "options": action_options(customer, active_accounts) if can_change else [],
+        "writes_paused": circuit_is_open(),
         "edit_credits": CREDIT_COSTS["GET"] + CREDIT_COSTS["PUT"],
         "unknown_entries": AuditEntry.objects.filter(
             customer_id=customer.id, outcome=AuditEntry.Outcome.UNKNOWN

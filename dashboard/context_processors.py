@@ -7,13 +7,18 @@ from django.http import HttpRequest
 
 from customers import permissions
 from customers.apicalls import credits_spent_today
+from customers.circuit import circuit_is_open
 from customers.modes import mode_label
 
 
 def dashboard(request: HttpRequest) -> dict[str, Any]:
     """Mode banner, navigation permissions and today's credit spend for every page."""
     user = getattr(request, "user", None)
-    context: dict[str, Any] = {"mode_label": mode_label(), "sandbox_mode": settings.SANDBOX_MODE}
+    context: dict[str, Any] = {
+        "mode_label": mode_label(),
+        "sandbox_mode": settings.SANDBOX_MODE,
+        "upstream_down": circuit_is_open(),
+    }
     if user is not None and user.is_authenticated:
         context["credits_today"] = credits_spent_today(user)
         context["nav"] = {

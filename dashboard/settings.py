@@ -41,6 +41,8 @@ TATUM_API_URL = env(
 _timeout = env.list("TATUM_TIMEOUT", cast=float, default=[3.05, 10.0])
 TATUM_TIMEOUT = (_timeout[0], _timeout[-1])
 TATUM_MAX_RPS = env.float("TATUM_MAX_RPS", default=5.0)
+TATUM_MAX_RETRIES = env.int("TATUM_MAX_RETRIES", default=3)
+TATUM_RETRY_BACKOFF = env.float("TATUM_RETRY_BACKOFF", default=0.25)
 TATUM_OFFSET_MODE = env("TATUM_OFFSET_MODE", default="records")
 if TATUM_OFFSET_MODE not in ("records", "pages"):
     raise ImproperlyConfigured("TATUM_OFFSET_MODE must be 'records' or 'pages'.")

@@ -28,3 +28,13 @@ def mocked_responses() -> Iterator[responses.RequestsMock]:
             and str(call.response).startswith(_UNMATCHED)
         ]
         assert not stray, f"Unexpected HTTP calls: {stray}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: no circuit-breaker state or cached probes leak across."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

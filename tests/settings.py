@@ -17,6 +17,8 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 TATUM_MAX_RPS = 1000.0
+# Retries keep their count; only the waits between them shrink, so failing reads stay quick to test.
+TATUM_RETRY_BACKOFF = 0.001
 EXPORT_ROOT = BASE_DIR / ".test-exports"  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 AXES_VERBOSE = False
