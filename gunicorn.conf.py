@@ -1,0 +1,23 @@
+"""gunicorn settings for production: threaded workers, since pages wait on Tatum over the network.
+
+Every value can be overridden from the environment; see docs/deployment.md.
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+# Threads mostly wait on Tatum; in sandbox mode a page also calls the sandbox in the same process.
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Longer than the worst upstream wait: connect + read timeouts across the client's read retries.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
+max_requests_jitter = 500
+# Only the proxies named here may set X-Forwarded-Proto (see SECURE_PROXY_SSL_HEADER).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+errorlog = "-"
