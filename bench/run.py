@@ -1,0 +1,389 @@
+"""`make bench`: page times against the raw upstream call, upstream calls per action, and load.
+
+Starts the sandbox and the dashboard as two gunicorn servers on loopback (the dashboard's
+TATUM_API_URL points at the sandbox server, as it would point at Tatum), each on its own throwaway
+SQLite database as two separate services would be, seeds the sandbox, signs in over HTTP like a
+browser, and measures:
+
+1. the median time of each page (list of 50 rows, detail, lookup, a state change) next to the median
+   of the raw upstream call it stands on, measured in the same run, at SANDBOX_LATENCY_MS 0 and 50;
+2. upstream calls per action, counted from the dashboard's own ApiCall rows;
+3. 20 concurrent signed-in users for 30 seconds on the list and detail pages (requests/s, p50, p95,
+   errors), at 50 ms latency;
+4. the export figures (bench/export_bench.py), unless --skip-export.
+
+Prints a table and saves it to bench/results/. Traffic goes to 127.0.0.1 only; every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PYTHON = sys.executable
+KEY = "bench-sandbox-key"
+USER, PASSWORD = "bench", "bench-password-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def base_env(db_path: Path, latency_ms: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "STATIC_ROOT": str(db_path.parent / "static"),
+        "EXPORT_ROOT": str(db_path.parent / "exports"),
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+        "SANDBOX_API_KEY": KEY,
+        "SANDBOX_LATENCY_MS": str(latency_ms),
+        # The sandbox has no rate limit; a paid Tatum plan allows about 200 requests/s.
+        "TATUM_MAX_RPS": "200",
+        "AXES_FAILURE_LIMIT": "1000",
+        "LOG_LEVEL": "WARNING",
+        "GUNICORN_ACCESS_LOG": "/dev/null",
+    }
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> Iterator[str]:
+    server_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)}
+    server_env["GUNICORN_THREADS"] = str(threads)
+    process = subprocess.Popen(
+        [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", "dashboard.wsgi"],
+        cwd=ROOT,
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_until_up(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited:\n{process.stderr.read()}")
+        with contextlib.suppress(requests.RequestException):
+            requests.get(f"{url}/accounts/login/", timeout=2)
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not start in 30 s")
+
+
+def signed_in_session(url: str) -> requests.Session:
+    session = requests.Session()
+    page = session.get(f"{url}/accounts/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    response = session.post(
+        f"{url}/accounts/login/",
+        data={"username": USER, "password": PASSWORD, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{url}/accounts/login/"},
+        timeout=10,
+    )
+    if "Sign out" not in response.text:
+        raise SystemExit("bench user could not sign in")
+    return session
+
+
+def csrf_token(session: requests.Session, url: str) -> str:
+    return session.cookies.get("csrftoken") or signed_in_session(url).cookies["csrftoken"]
+
+
+def timed(call: Callable[[], requests.Response], expect: tuple[int, ...] = (200,)) -> float:
+    started = time.perf_counter()
+    response = call()
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code not in expect:
+        raise SystemExit(f"unexpected {response.status_code} from {response.url}")
+    return elapsed
+
+
+def median_of(samples: int, call: Callable[[], float]) -> float:
+    call()  # warm-up: connections, caches
+    return statistics.median(call() for _ in range(samples))
+
+
+# --- Single-user page times ---------------------------------------------------------------------
+
+
+@dataclass
+class PageFigure:
+    action: str
+    page_ms: float
+    upstream_ms: float
+    calls: float
+
+    @property
+    def ratio(self) -> float:
+        return self.page_ms / self.upstream_ms if self.upstream_ms else float("nan")
+
+
+def sandbox_customer(sandbox: str) -> dict:
+    upstream = requests.Session()
+    upstream.headers["x-api-key"] = KEY
+    customers = upstream.get(f"{sandbox}/v3/ledger/customer", params={"pageSize": 50}, timeout=10).json()
+    return next(c for c in customers if c["active"] and c["enabled"])
+
+
+def apicall_count(db_path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as db:
+        return db.execute("SELECT COUNT(*) FROM customers_apicall").fetchone()[0]
+
+
+def page_figures(dashboard: str, sandbox: str, db_path: Path, samples: int) -> list[PageFigure]:
+    session = signed_in_session(dashboard)
+    upstream = requests.Session()
+    upstream.headers["x-api-key"] = KEY
+    customer = sandbox_customer(sandbox)
+    cid, ext = customer["id"], customer["externalId"]
+    token = csrf_token(session, dashboard)
+    htmx = {"HX-Request": "true", "X-CSRFToken": token, "Referer": f"{dashboard}/customers/{cid}/"}
+    state = {"external_id": ext, "active": "True", "active_accounts": "0"}
+    flip = {"value": True}
+
+    def state_change() -> requests.Response:
+        action = "disable" if flip["value"] else "enable"
+        flip["value"] = not flip["value"]
+        data = {**state, "enabled": str(action == "disable"), "reason": "benchmark"}
+        return session.post(f"{dashboard}/customers/{cid}/{action}/", data=data, headers=htmx, timeout=30)
+
+    def raw_state_change() -> requests.Response:
+        action = "disable" if flip["value"] else "enable"
+        flip["value"] = not flip["value"]
+        return upstream.put(f"{sandbox}/v3/ledger/customer/{cid}/{action}", timeout=30)
+
+    cases = [
+        (
+            "list (50 rows)",
+            lambda: session.get(f"{dashboard}/customers/?size=50&page=1", timeout=30),
+            lambda: upstream.get(
+                f"{sandbox}/v3/ledger/customer", params={"pageSize": 50, "offset": 0}, timeout=30
+            ),
+            (200,),
+        ),
+        (
+            "detail",
+            lambda: session.get(f"{dashboard}/customers/{cid}/", timeout=30),
+            lambda: upstream.get(f"{sandbox}/v3/ledger/customer/{cid}", timeout=30),
+            (200,),
+        ),
+        (
+            "lookup",
+            lambda: session.get(
+                f"{dashboard}/customers/lookup/", params={"q": ext}, allow_redirects=False, timeout=30
+            ),
+            lambda: upstream.get(f"{sandbox}/v3/ledger/customer/{ext}", timeout=30),
+            (302,),
+        ),
+        ("state change", state_change, raw_state_change, (200, 204)),
+    ]
+    figures = []
+    for action, page_call, raw_call, expect in cases:
+        before = apicall_count(db_path)
+        page_ms = median_of(samples, lambda page_call=page_call, expect=expect: timed(page_call, expect))
+        calls = (apicall_count(db_path) - before) / (samples + 1)
+        upstream_ms = median_of(samples, lambda raw_call=raw_call: timed(raw_call, (200, 204)))
+        figures.append(PageFigure(action, page_ms, upstream_ms, calls))
+    return figures
+
+
+# --- Load ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadFigure:
+    users: int
+    seconds: float
+    requests: int
+    errors: int
+    p50: float
+    p95: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+def load_figure(dashboard: str, sandbox: str, users: int, seconds: float) -> LoadFigure:
+    customer_ids = [
+        c["id"]
+        for c in requests.get(
+            f"{sandbox}/v3/ledger/customer", params={"pageSize": 50}, headers={"x-api-key": KEY}, timeout=10
+        ).json()
+    ]
+    sessions = [signed_in_session(dashboard) for _ in range(users)]
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def user(index: int) -> None:
+        session, turn = sessions[index], index
+        while time.monotonic() < stop_at:
+            turn += 1
+            path = (
+                "/customers/?size=50&page=1"
+                if turn % 2
+                else f"/customers/{customer_ids[turn % len(customer_ids)]}/"
+            )
+            started = time.perf_counter()
+            try:
+                ok = session.get(f"{dashboard}{path}", timeout=30).status_code == 200
+            except requests.RequestException:
+                ok = False
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                latencies.append(elapsed)
+                errors[0] += 0 if ok else 1
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 60)
+    elapsed = time.monotonic() - started
+    ordered = sorted(latencies)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return LoadFigure(users, elapsed, len(latencies), errors[0], statistics.median(ordered), p95)
+
+
+# --- Orchestration ---------------------------------------------------------------------------------
+
+
+def prepare_databases(dashboard_db: Path, sandbox_db: Path, customers: int) -> None:
+    sandbox_env = base_env(sandbox_db, 0)
+    manage(sandbox_env, "migrate", "--noinput", "-v", "0")
+    manage(sandbox_env, "seed_sandbox", "--customers", str(customers), "--seed", "7")
+    env = base_env(dashboard_db, 0)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "collectstatic", "--noinput", "-v", "0")
+    script = (
+        "from django.contrib.auth.models import Group, User;"
+        f"u=User.objects.create_user('{USER}', password='{PASSWORD}');"
+        "u.groups.add(Group.objects.get(name='Support'))"
+    )
+    manage(env, "shell", "-c", script)
+
+
+def run_at_latency(
+    dashboard_db: Path,
+    sandbox_db: Path,
+    latency_ms: int,
+    samples: int,
+    load_seconds: float | None,
+    users: int,
+):
+    sandbox_port, dashboard_port = free_port(), free_port()
+    with gunicorn(base_env(sandbox_db, latency_ms), sandbox_port, workers=1, threads=32) as sandbox_url:
+        dashboard_env = {**base_env(dashboard_db, latency_ms), "TATUM_API_URL": f"{sandbox_url}/sandbox"}
+        with gunicorn(dashboard_env, dashboard_port, workers=2, threads=8) as dashboard_url:
+            figures = page_figures(dashboard_url, f"{sandbox_url}/sandbox", dashboard_db, samples)
+            load = (
+                load_figure(dashboard_url, f"{sandbox_url}/sandbox", users, load_seconds)
+                if load_seconds
+                else None
+            )
+    return figures, load
+
+
+def export_figures() -> str:
+    script = ROOT / "bench" / "export_bench.py"
+    if not script.exists():
+        return "(bench/export_bench.py is missing)"
+    result = subprocess.run([PYTHON, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    return (result.stdout + result.stderr).strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--load-seconds", type=float, default=30)
+    parser.add_argument("--skip-export", action="store_true")
+    args = parser.parse_args()
+
+    lines = [
+        f"Benchmark {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {os.cpu_count()} cores, gunicorn gthread 2x8"
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        dashboard_db, sandbox_db = Path(tmp) / "dashboard.sqlite3", Path(tmp) / "sandbox.sqlite3"
+        prepare_databases(dashboard_db, sandbox_db, args.customers)
+        for latency in (0, 50):
+            load_seconds = args.load_seconds if latency == 50 else None
+            figures, load = run_at_latency(
+                dashboard_db, sandbox_db, latency, args.samples, load_seconds, args.users
+            )
+            lines += [
+                "",
+                f"SANDBOX_LATENCY_MS={latency}: median of {args.samples} (ms)",
+                f"{'action':<16}{'page':>9}{'upstream':>10}{'ratio':>8}{'calls':>7}",
+            ]
+            lines += [
+                f"{f.action:<16}{f.page_ms:>9.1f}{f.upstream_ms:>10.1f}{f.ratio:>8.2f}{f.calls:>7.1f}"
+                for f in figures
+            ]
+            if load:
+                lines += [
+                    "",
+                    f"{load.users} concurrent users, {load.seconds:.0f} s, list and detail pages, latency {latency} ms",
+                    f"requests/s {load.rps:.1f}   p50 {load.p50:.1f} ms   p95 {load.p95:.1f} ms   "
+                    f"errors {load.errors} of {load.requests}",
+                ]
+    if not args.skip_export:
+        lines += ["", "Export (bench/export_bench.py)", export_figures()]
+    report = "\n".join(lines)
+    print(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.txt").write_text(report + "\n")
+    (RESULTS / "latest.txt").write_text(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
