@@ -27,10 +27,9 @@ def when_ready(server):
     """Send small responses at once: gunicorn writes headers and body separately, and Nagle's
     algorithm would hold the body back for the client's delayed ACK (about 40 ms on Linux).
     Accepted connections inherit the option from the listening socket."""
+    import contextlib
     import socket
 
     for listener in server.LISTENERS:
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             listener.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except (OSError, AttributeError):
-            pass

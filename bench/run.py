@@ -372,7 +372,8 @@ def main() -> None:
             if load:
                 lines += [
                     "",
-                    f"{load.users} concurrent users, {load.seconds:.0f} s, list and detail pages, latency {latency} ms",
+                    f"{load.users} concurrent users, {load.seconds:.0f} s, list and detail pages, "
+                    f"latency {latency} ms",
                     f"requests/s {load.rps:.1f}   p50 {load.p50:.1f} ms   p95 {load.p95:.1f} ms   "
                     f"errors {load.errors} of {load.requests}",
                 ]
