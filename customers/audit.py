@@ -141,4 +141,3 @@ def _finalise(entry: AuditEntry) -> None:
         head.last_sequence = entry.sequence
         head.last_hash = entry.entry_hash
         head.save(update_fields=["last_sequence", "last_hash"])
-

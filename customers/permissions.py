@@ -22,5 +22,11 @@ CUSTOM_PERMISSIONS = [
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "Support": ["view_customers", "edit_customers", "change_customer_state"],
     "Compliance": ["view_customers", "view_audit_log", "export_audit_log"],
-    "Manager": ["view_customers", "export_customers", "view_audit_log", "view_credit_usage"],
+    "Manager": [
+        "view_customers",
+        "export_customers",
+        "view_audit_log",
+        "export_audit_log",
+        "view_credit_usage",
+    ],
 }

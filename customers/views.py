@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -16,6 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from customers import permissions
 from customers.access import permission_required
 from customers.audit import Actor
+from customers.audit_log import unsettled_entry_settle
 from customers.circuit import circuit_is_open
 from customers.errors import message_for
 from customers.forms import (
@@ -33,7 +33,7 @@ from customers.selectors import (
     customer_history,
     customer_list,
 )
-from customers.services import STATE_SERVICES, CustomerConflict, audit_entry_verify, customer_update
+from customers.services import STATE_SERVICES, CustomerConflict, customer_update
 from customers.state import REASON_REQUIRED, STATE_ACTION_NAMES, action_options
 from customers.tatum import (
     CREDIT_COSTS,
@@ -44,6 +44,7 @@ from customers.tatum import (
     TatumValidationError,
 )
 from customers.view_helpers import (
+    customer_rows,
     error_context,
     looks_internal,
     prefetched_stash,
@@ -82,6 +83,7 @@ def customer_list_view(request: HttpRequest) -> HttpResponse:
     }
     try:
         context["customers"] = customer_list(page_size=size, page=page - 1)
+        context["rows"] = customer_rows(context["customers"])
     except TatumError as exc:
         context.update(error_context(exc))
     return render_partial_or_page(
@@ -402,11 +404,7 @@ def customer_change_verify(request: HttpRequest, customer_id: str, entry_id: int
     if entry is None:
         messages.info(request, "That change was already settled.")
         return redirect("customers:customer_detail", customer_id=customer_id)
-    try:
-        entry = audit_entry_verify(entry=entry)
-    except TatumError as exc:
-        messages.error(request, str(message_for(exc)))
-        return redirect("customers:customer_detail", customer_id=customer_id)
-    verdict = "did happen" if entry.outcome == AuditEntry.Outcome.SUCCEEDED else "did not happen"
-    messages.success(request, f"Verified: the {entry.get_action_display().lower()} {verdict}.")
-    return redirect(reverse("customers:customer_detail", kwargs={"customer_id": customer_id}))
+    result = unsettled_entry_settle(entry=entry, actor=Actor.from_request(request))
+    level = messages.ERROR if result.verdict == "error" else messages.SUCCESS
+    messages.add_message(request, level, result.sentence())
+    return redirect("customers:customer_detail", customer_id=customer_id)

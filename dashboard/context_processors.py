@@ -24,6 +24,7 @@ def dashboard(request: HttpRequest) -> dict[str, Any]:
         context["nav"] = {
             "customers": user.has_perm(permissions.VIEW_CUSTOMERS),
             "audit": user.has_perm(permissions.VIEW_AUDIT_LOG),
+            "unsettled": user.has_perm(permissions.CHANGE_CUSTOMER_STATE),
             "exports": user.has_perm(permissions.EXPORT_CUSTOMERS),
             "admin": user.is_staff,
         }

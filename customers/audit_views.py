@@ -1,0 +1,179 @@
+"""Audit log pages: the filtered log, one entry, the CSV export and the unknown outcomes to settle.
+
+Thin views over customers/audit_log.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
+
+from customers import permissions
+from customers.access import permission_required
+from customers.audit import Actor
+from customers.audit_log import (
+    PENDING_GRACE,
+    AuditFilters,
+    AuditLogFilterForm,
+    InvalidCursor,
+    actor_username_suggestions,
+    audit_entry_page,
+    audit_log_export,
+    page_cursor,
+    unsettled_entry_list,
+    unsettled_entry_settle,
+)
+from customers.models import AuditEntry
+from customers.view_helpers import render_partial_or_page
+
+UNKNOWN_PAGE_LIMIT = 200
+
+
+def any_permission_required(*perms: str) -> Callable:
+    """403 unless the user has at least one of `perms`."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if any(request.user.has_perm(perm) for perm in perms):
+                return view(request, *args, **kwargs)
+            raise PermissionDenied
+
+        return wrapped
+
+    return decorator
+
+
+# --- The log -------------------------------------------------------------------------------------
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@permission_required(permissions.VIEW_AUDIT_LOG)
+def audit_list(request: HttpRequest) -> HttpResponse:
+    form = AuditLogFilterForm(request.GET)
+    context: dict[str, Any] = {
+        "form": form,
+        "actor_suggestions": actor_username_suggestions(),
+        "can_export": request.user.has_perm(permissions.EXPORT_AUDIT_LOG),
+        "unsettled_count": unsettled_entry_list().count(),
+    }
+    if form.is_valid():
+        context.update(_page_context(request, form.filters()))
+    else:
+        context["current_query"] = request.GET.urlencode()
+    response = render_partial_or_page(
+        request, "customers/audit_list.html", "customers/partials/audit_log.html", context
+    )
+    if request.htmx:
+        # The address bar shows only the filters in use, so the address reproduces the page.
+        push_url(response, reverse("customers:audit_list") + _query(context.get("current_query", "")))
+    return response
+
+
+def _page_context(request: HttpRequest, filters: AuditFilters) -> dict[str, Any]:
+    cursor_invalid = False
+    try:
+        after, before = page_cursor(request.GET)
+        page = audit_entry_page(filters, after=after, before=before)
+    except InvalidCursor:
+        after = before = None
+        cursor_invalid = True
+        page = audit_entry_page(filters)
+    return {
+        "cursor_invalid": cursor_invalid,
+        "filters": filters,
+        "page": page,
+        "filter_query": filters.query_string(),
+        "current_query": filters.query_string(after=after, before=before),
+        "next_query": filters.query_string(after=page.oldest_id),
+        "previous_query": filters.query_string(before=page.newest_id),
+    }
+
+
+def _query(query_string: str) -> str:
+    return f"?{query_string}" if query_string else ""
+
+
+@require_GET
+@permission_required(permissions.VIEW_AUDIT_LOG)
+def audit_entry_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
+    entry = get_object_or_404(AuditEntry, pk=entry_id)
+    context = {
+        "entry": entry,
+        "seal_intact": entry.is_final and entry.content_hash(entry.prev_hash) == entry.entry_hash,
+        "customer_query": AuditFilters(customer=entry.customer_id).query_string()
+        if entry.customer_id
+        else "",
+        "can_verify": request.user.has_perm(permissions.CHANGE_CUSTOMER_STATE)
+        and unsettled_entry_list().filter(pk=entry.pk).exists(),
+    }
+    return render(request, "customers/audit_entry_detail.html", context)
+
+
+# --- CSV export ----------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(permissions.EXPORT_AUDIT_LOG)
+def audit_export(request: HttpRequest) -> HttpResponse:
+    form = AuditLogFilterForm(request.GET)
+    if not form.is_valid():
+        messages.error(request, "Nothing was exported: correct the filters first.")
+        return redirect(reverse("customers:audit_list") + _query(request.GET.urlencode()))
+    export = audit_log_export(actor=Actor.from_request(request), filters=form.filters())
+    response = StreamingHttpResponse(export.lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    response["X-Entry-Count"] = str(export.entry_count)
+    return response
+
+
+# --- Unknown outcomes ----------------------------------------------------------------------------
+
+
+@require_GET
+@any_permission_required(permissions.VIEW_AUDIT_LOG, permissions.CHANGE_CUSTOMER_STATE)
+def audit_unknown(request: HttpRequest) -> HttpResponse:
+    unsettled = unsettled_entry_list()
+    context = {
+        "entries": unsettled[:UNKNOWN_PAGE_LIMIT],
+        "total": unsettled.count(),
+        "limit": UNKNOWN_PAGE_LIMIT,
+        "grace_minutes": int(PENDING_GRACE.total_seconds() // 60),
+        "can_verify": request.user.has_perm(permissions.CHANGE_CUSTOMER_STATE),
+        "can_view_log": request.user.has_perm(permissions.VIEW_AUDIT_LOG),
+    }
+    return render(request, "customers/audit_unknown.html", context)
+
+
+@require_POST
+@permission_required(permissions.CHANGE_CUSTOMER_STATE, audited_action=AuditEntry.Action.VERIFY)
+def audit_unknown_verify(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """Settle one unknown outcome by reading the customer once."""
+    entry = unsettled_entry_list().filter(pk=entry_id).first()
+    if entry is None:
+        messages.info(request, f"Entry #{entry_id} is already settled, or is not waiting for verification.")
+        return redirect("customers:audit_unknown")
+    result = unsettled_entry_settle(entry=entry, actor=Actor.from_request(request))
+    level = {"error": messages.ERROR, "already": messages.INFO}.get(result.verdict, messages.SUCCESS)
+    messages.add_message(request, level, result.sentence())
+    return redirect("customers:audit_unknown")
+
+
+urlpatterns = [
+    path("audit/", audit_list, name="audit_list"),
+    path("audit/export/", audit_export, name="audit_export"),
+    path("audit/entries/<int:entry_id>/", audit_entry_detail, name="audit_entry"),
+    path("audit/unknown/", audit_unknown, name="audit_unknown"),
+    path("audit/unknown/<int:entry_id>/verify/", audit_unknown_verify, name="audit_unknown_verify"),
+]
