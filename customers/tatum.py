@@ -768,7 +768,8 @@ class TatumClient:
     ) -> list[Account]:
         """One page of the customer's active accounts. `page` counts from 0."""
         endpoint = _LIST_CUSTOMER_ACCOUNTS
-        path_id = _check_path_id(endpoint, customer_id, _ANY_CUSTOMER_ID)
+        # Accounts belong to the internal id (as for the customer's other endpoints), never an external one.
+        path_id = _check_path_id(endpoint, customer_id, _INTERNAL_ID)
         params = self._page_params(endpoint, page_size, page)
         body = self._request(endpoint, path_id=path_id, params=params)
         return _parse_list(endpoint, body, Account.from_json)

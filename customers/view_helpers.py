@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 
 from customers.errors import message_for
+from customers.reference import country_name, currency_name
 from customers.selectors import CustomerSnapshot
 from customers.tatum import Customer, TatumError, TatumNotFound
 
@@ -62,3 +66,32 @@ def prefetched_take(request: HttpRequest, customer_id: str) -> CustomerSnapshot 
         return None
     read_at = timezone.datetime.fromisoformat(stash["read_at"])
     return CustomerSnapshot(customer=customer, read_at=read_at)
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """A customer as one list row: labels and link resolved once, in Python, not per template tag."""
+
+    customer: Customer
+    detail_url: str
+    currency: str
+    customer_country: str
+    provider_country: str
+
+
+def customer_rows(customers: list[Customer]) -> list[CustomerRow]:
+    detail_prefix = reverse("customers:customer_list")
+    return [
+        CustomerRow(
+            customer=customer,
+            detail_url=f"{detail_prefix}{quote(customer.id, safe='')}/",
+            currency=_label(customer.accounting_currency, currency_name),
+            customer_country=_label(customer.customer_country, country_name),
+            provider_country=_label(customer.provider_country, country_name),
+        )
+        for customer in customers
+    ]
+
+
+def _label(code: str | None, name_of) -> str:
+    return f"{code}: {name_of(code)}" if code else "Not set"

@@ -38,3 +38,17 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _live_server_shares_the_test_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests on the live server serve its requests on the test's own database connection (SQLite)."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    from tests.live import hang_up, sharing_the_test_database
+
+    live_server = request.getfixturevalue("live_server")
+    with sharing_the_test_database(live_server):
+        yield
+    hang_up(live_server)

@@ -11,6 +11,15 @@ PASSWORD = "correct-horse-battery-staple"
 ROLES = ("Support", "Compliance", "Manager")
 
 
+def roles_ensure() -> None:
+    """The role groups as the roles migration makes them.
+
+    Transactional tests (the live server, the browser) flush the database afterwards, data-migration
+    rows included, and the flush recreates permissions under new ids: set the groups up again.
+    """
+    roles_sync(Group, Permission)
+
+
 def make_user(role: str | None, username: str | None = None):
     """A user in `role` (a group name), or a superuser for role "superuser", or no role for None."""
     User = get_user_model()
@@ -19,8 +28,6 @@ def make_user(role: str | None, username: str | None = None):
         return User.objects.create_superuser(name, f"{name}@example.com", PASSWORD)
     user = User.objects.create_user(name, f"{name}@example.com", PASSWORD)
     if role:
-        if not Group.objects.filter(name=role).exists():
-            # Browser tests flush the database between tests, data-migration rows included.
-            roles_sync(Group, Permission)
+        roles_ensure()
         user.groups.add(Group.objects.get(name=role))
     return user

@@ -64,3 +64,18 @@
     announce("The dashboard could not be reached. Check your connection and try again.", "error");
   });
 })();
+
+// Export form: choosing a filter switches the scope to "Only customers matching"; setting every filter
+// back to Any switches it to "All customers". Without JavaScript the server asks the user to choose.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    var group = event.target.closest && event.target.closest("[data-export-filters]");
+    if (!group || !event.target.form) return;
+    var chosen = Array.prototype.some.call(group.querySelectorAll("select"), function (select) {
+      return select.value !== "";
+    });
+    var radio = event.target.form.querySelector('input[name="scope"][value="' + (chosen ? "filtered" : "all") + '"]');
+    if (radio) radio.checked = true;
+  });
+})();

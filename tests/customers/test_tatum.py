@@ -1245,6 +1245,7 @@ INVALID_CALLS: list[tuple[str, Callable[[TatumClient], Any], str]] = [
     ("disable id of 9", lambda c: c.disable_customer("x" * 9), "id"),
     ("activate id of 51", lambda c: c.activate_customer("x" * 51), "id"),
     ("accounts empty id", lambda c: c.list_customer_accounts(""), "id"),
+    ("accounts external-length id", lambda c: c.list_customer_accounts("x"), "id"),
     ("deactivate account id of 9", lambda c: c.deactivate_account("x" * 9), "id"),
     ("empty external id", lambda c: c.update_customer(ID, external_id=""), "externalId"),
     ("external id of 101", lambda c: c.update_customer(ID, external_id="x" * 101), "externalId"),
