@@ -10,6 +10,7 @@ a log line or a call record.
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import logging
 import math
 import random
@@ -637,8 +638,36 @@ def _parse_one(endpoint: _Endpoint, body: Any, parse: Callable[[Any], T]) -> T:
     try:
         return parse(body)
     except TatumProtocolError as error:
+        if endpoint.method != "GET":
+            raise _garbled_answer(endpoint, None) from error
         error.method, error.route = endpoint.method, endpoint.route
         raise
+
+
+def _is_json(content: bytes) -> bool:
+    try:
+        json.loads(content)
+    except ValueError:
+        return False
+    return True
+
+
+def _garbled_answer(endpoint: _Endpoint, status: int | None) -> TatumError:
+    """An answer that cannot be read. After a write it says nothing sure about the change itself."""
+    if endpoint.method == "GET":
+        return TatumProtocolError(
+            "Tatum answered with something that is not JSON.",
+            status=status,
+            method=endpoint.method,
+            route=endpoint.route,
+        )
+    return TatumOutcomeUnknown(
+        "Tatum's answer to the change could not be read, so the change may or may not have been made: "
+        "read the customer again to find out.",
+        status=status,
+        method=endpoint.method,
+        route=endpoint.route,
+    )
 
 
 # --- The client ------------------------------------------------------------------------------------
@@ -914,16 +943,14 @@ class TatumClient:
         if not 200 <= status < 300:
             raise self._status_error(endpoint, response)
         if not expect_json:
+            # A state change answers 204 with no body; anything else readable is ignored.
+            if response.content.strip() and not _is_json(response.content):
+                raise _garbled_answer(endpoint, status)
             return None
         try:
             return response.json()
         except ValueError as exc:
-            raise TatumProtocolError(
-                "Tatum answered with something that is not JSON.",
-                status=status,
-                method=endpoint.method,
-                route=endpoint.route,
-            ) from exc
+            raise _garbled_answer(endpoint, status) from exc
 
     def _status_error(self, endpoint: _Endpoint, response: requests.Response) -> TatumError:
         status = response.status_code

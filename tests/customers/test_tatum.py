@@ -1084,15 +1084,43 @@ def test_list_customer_accounts_raises_a_protocol_error_for_a_malformed_account(
         api.list_customer_accounts(ID)
 
 
-def test_update_raises_a_protocol_error_when_the_200_has_no_body(
+def test_update_with_an_unreadable_200_has_an_unknown_outcome(
     api: TatumClient, mocked_responses: responses.RequestsMock
 ) -> None:
     mocked_responses.put(CUSTOMER, status=200, body="")
 
-    with pytest.raises(TatumProtocolError) as caught:
+    with pytest.raises(TatumOutcomeUnknown) as caught:
         api.update_customer(ID, external_id="op-1")
 
     assert caught.value.status == 200
+    assert len(mocked_responses.calls) == 1
+
+
+def test_update_with_a_wrongly_shaped_customer_has_an_unknown_outcome(
+    api: TatumClient, mocked_responses: responses.RequestsMock
+) -> None:
+    mocked_responses.put(CUSTOMER, status=200, json={"externalId": "op-1"})
+
+    with pytest.raises(TatumOutcomeUnknown):
+        api.update_customer(ID, external_id="op-1")
+
+
+def test_state_change_with_a_garbled_200_has_an_unknown_outcome(
+    api: TatumClient, mocked_responses: responses.RequestsMock
+) -> None:
+    mocked_responses.put(f"{CUSTOMER}/disable", status=200, body='{"enabled":tr')
+
+    with pytest.raises(TatumOutcomeUnknown):
+        api.disable_customer(ID)
+    assert len(mocked_responses.calls) == 1
+
+
+def test_state_change_ignores_a_readable_body_on_success(
+    api: TatumClient, mocked_responses: responses.RequestsMock
+) -> None:
+    mocked_responses.put(f"{CUSTOMER}/enable", status=200, json={})
+
+    assert api.enable_customer(ID) is None
 
 
 @pytest.mark.parametrize(
