@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from customers.models import AuditEntry
 from customers.tatum import Account, CallRecord, Customer, TatumError, tatum_client
 
 ACCOUNTS_PAGE_SIZE = 50
+_INTERNAL_ID = re.compile(r"^[0-9a-f]{24}$")
 # Detail pages read the customer and its accounts at once, so the page costs one round trip.
 _detail_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="detail-read")
 
@@ -48,6 +50,11 @@ class CustomerDetail:
         return self.accounts is not None and len(self.accounts) >= ACCOUNTS_PAGE_SIZE
 
 
+def looks_internal(customer_id: str) -> bool:
+    """Tatum's internal ids are 24 hex characters (an external id may look the same)."""
+    return bool(_INTERNAL_ID.match(customer_id))
+
+
 def customer_fingerprint(customer: Customer) -> str:
     """A short hash of everything Tatum holds for the customer, to detect concurrent edits."""
     canonical = json.dumps(customer.to_json(), sort_keys=True, separators=(",", ":"))
@@ -68,6 +75,10 @@ def customer_detail_get(*, customer_id: str, known: CustomerSnapshot | None = No
     Raises the customer read's `TatumError`; an accounts failure is kept on the result so the page
     can still show the customer.
     """
+    if known is None and not looks_internal(customer_id):
+        # Accounts hang off the internal id: learn it first (an external id cannot be read in parallel).
+        known = customer_get(customer_id=customer_id)
+        customer_id = known.customer.id
     # The worker thread only collects its call records; this thread stores them, so the rows land in
     # this request's database connection.
     thread_calls: list[CallRecord] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,14 +17,8 @@ from customers.reference import country_name, currency_name
 from customers.selectors import CustomerSnapshot
 from customers.tatum import Customer, TatumError, TatumNotFound
 
-_INTERNAL_ID = re.compile(r"^[0-9a-f]{24}$")
 _PREFETCH_KEY = "customers:prefetched"
 _PREFETCH_SECONDS = 30
-
-
-def looks_internal(customer_id: str) -> bool:
-    """Tatum's internal ids are 24 hex characters (an external id may look the same)."""
-    return bool(_INTERNAL_ID.match(customer_id))
 
 
 def error_context(error: TatumError) -> dict[str, Any]:

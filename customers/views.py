@@ -32,6 +32,7 @@ from customers.selectors import (
     customer_get,
     customer_history,
     customer_list,
+    looks_internal,
 )
 from customers.services import STATE_SERVICES, CustomerConflict, customer_update
 from customers.state import REASON_REQUIRED, STATE_ACTION_NAMES, action_options
@@ -46,7 +47,6 @@ from customers.tatum import (
 from customers.view_helpers import (
     customer_rows,
     error_context,
-    looks_internal,
     prefetched_stash,
     prefetched_take,
     render_partial_or_page,
@@ -54,6 +54,7 @@ from customers.view_helpers import (
 )
 
 _VALID_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
+_SMALL_COUNT = re.compile(r"[0-9]{1,6}")
 
 
 def _checked_id(customer_id: str) -> str:
@@ -308,7 +309,7 @@ def _customer_as_shown(customer_id: str, form: StateChangeForm) -> Customer:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and _SMALL_COUNT.fullmatch(value) else None
 
 
 def _state_notice(action: str, already: bool) -> str:
