@@ -15,7 +15,7 @@ from django.utils import timezone
 from customers.errors import message_for
 from customers.reference import country_name, currency_name
 from customers.selectors import CustomerSnapshot
-from customers.tatum import Customer, TatumError, TatumNotFound
+from customers.tatum import Customer, TatumError, TatumInvalidInput, TatumNotFound
 
 _PREFETCH_KEY = "customers:prefetched"
 _PREFETCH_SECONDS = 30
@@ -35,7 +35,7 @@ def render_partial_or_page(
 
 
 def upstream_error_page(request: HttpRequest, customer_id: str, error: TatumError) -> HttpResponse:
-    if isinstance(error, TatumNotFound):
+    if isinstance(error, TatumNotFound | TatumInvalidInput):
         return render(request, "customers/customer_not_found.html", {"customer_id": customer_id}, status=404)
     return render(request, "customers/customer_error.html", error_context(error), status=503)
 

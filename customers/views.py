@@ -53,12 +53,12 @@ from customers.view_helpers import (
     upstream_error_page,
 )
 
-_VALID_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
+_VALID_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,100}")
 _SMALL_COUNT = re.compile(r"[0-9]{1,6}")
 
 
 def _checked_id(customer_id: str) -> str:
-    if not _VALID_ID.match(customer_id) or customer_id.strip(".") == "":
+    if not _VALID_ID.fullmatch(customer_id) or customer_id.strip(".") == "":
         raise Http404("That is not a valid customer id.")
     return customer_id
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -463,3 +464,10 @@ def test_header_shows_the_credits_this_user_spent_today(support_client, tatum):
     support_client.post(f"/customers/{CUSTOMER_ID}/disable/", {**STATE_FORM, "reason": "r"})
     page = body(support_client.get("/"))
     assert "4 credits today" in page
+
+
+@pytest.mark.parametrize("bad_id", ["abcdefghij\n", "abc\x85defghij", "..", "x" * 101])
+def test_malformed_ids_in_the_address_are_not_found_and_reach_nothing(support_client, tatum, bad_id):
+    response = support_client.get(f"/customers/{quote(bad_id, safe='')}/")
+    assert response.status_code == 404
+    assert len(tatum.calls) == 0

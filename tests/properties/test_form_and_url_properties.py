@@ -1,0 +1,317 @@
+"""Any text in any form field or URL id: the dashboard never crashes and never sends Tatum a bad call.
+
+Tatum is faked by `tests/properties/conftest.py`, which records every request. Each property checks
+that no page fails with a 500 (the test client re-raises any exception a view lets through) and that
+every upstream request stays on a customer path of the contract, names the customer by the id the
+dashboard was asked for (or the internal id Tatum gave for it), and carries only valid data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlencode
+
+import hypothesis
+import pytest
+from django.urls import Resolver404, resolve
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from customers.models import AuditEntry
+from customers.reference import COUNTRY_CODES, CURRENCY_CODES
+from customers.selectors import customer_fingerprint
+from customers.tatum import Customer
+from tests.properties.conftest import CUSTOMER_ID, STATE_ACTIONS, customer_json
+
+pytestmark = pytest.mark.django_db
+
+PROPERTY = hypothesis.settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture, hypothesis.HealthCheck.too_slow],
+)
+HTMX = {"HX-Request": "true"}
+
+# Pieces that have broken URL and form handling somewhere, sometime.
+AWKWARD_PIECES = [
+    *["/", ".", "..", "%2F", "%2f", "%252F", "%2E%2E", "?", "#", "&", "=", "%", "%00", "\\", ";", "+"],
+    *[" ", "\t", "\n", "\r", "\x00", "\x1b", "\x7f", "\x85", "\u00a0", "\u2028", "\u200b", "\ufeff"],
+    *["\u202e", "é", "日本", "😀", "<script>", "'", '"', "{id}", CUSTOMER_ID],
+    *["lookup", "edit", "verify", *STATE_ACTIONS],
+]
+awkward_text = st.one_of(
+    st.text(max_size=30),
+    st.lists(st.one_of(st.sampled_from(AWKWARD_PIECES), st.text(max_size=4)), max_size=8).map("".join),
+    st.text(st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp"]), max_size=8),
+    st.text(min_size=95, max_size=105),
+    st.integers(min_value=101, max_value=5000).map(lambda n: "x" * n),
+)
+number_text = st.one_of(
+    st.integers(min_value=-(10**7), max_value=10**7).map(str),
+    st.sampled_from(["0", "01", "1_000", "1e3", "1.0", " 3 ", "١٢", "²", "①", "9" * 5000, "-0", "+5"]),
+)
+flag_text = st.one_of(st.sampled_from(["True", "False", "true", "false", "0", "1", "", "on"]), awkward_text)
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+def assert_no_server_error(response) -> None:
+    assert response.status_code != 500
+    assert "500.html" not in [template.name for template in response.templates]
+
+
+def dashboard_customer_id(path: str) -> str | None:
+    """The customer id the dashboard's URL resolver hands its view for this path, if any."""
+    try:
+        return resolve(unquote(path)).kwargs.get("customer_id")
+    except Resolver404:
+        return None
+
+
+# --- Lookup and list -----------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(q=awkward_text)
+@example(q="../../v3/tatum/usage")
+@example(q="a/../../admin")
+@example(q="%2E%2E%2F%2E%2E")
+def test_any_lookup_text_is_answered_without_a_crash_or_a_bad_call(support_client, fake_tatum, q):
+    fake_tatum.reset()
+
+    response = support_client.get("/customers/lookup/", {"q": q})
+
+    assert_no_server_error(response)
+    assert response.status_code in (200, 302)
+    fake_tatum.assert_within_contract(requested_ids={q.strip()})
+    assert len(fake_tatum.calls) <= 1
+
+
+@PROPERTY
+@given(
+    size=st.none() | number_text | awkward_text,
+    page=st.none() | number_text | awkward_text,
+    htmx=st.booleans(),
+)
+@example(size="50", page="1000000", htmx=False)
+@example(size="51", page="0", htmx=True)
+def test_any_list_paging_parameters_show_a_page_and_ask_tatum_only_for_valid_ones(
+    support_client, fake_tatum, size, page, htmx
+):
+    fake_tatum.reset()
+    query = urlencode({name: value for name, value in (("size", size), ("page", page)) if value is not None})
+
+    response = support_client.get(f"/customers/?{query}", headers=HTMX if htmx else {})
+
+    assert_no_server_error(response)
+    assert response.status_code == 200
+    fake_tatum.assert_within_contract(requested_ids=set())
+    assert [call.path for call in fake_tatum.calls] == ["/v3/ledger/customer"]
+
+
+# --- Every customer URL, with any id -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str  # below /customers/, with {id} and {entry}
+
+    def path(self, customer_id: str, entry_id: int) -> str:
+        return "/customers/" + self.template.format(id=quote(customer_id, safe=""), entry=entry_id)
+
+
+ROUTES = {
+    "detail": Route("GET", "{id}/"),
+    "edit form": Route("GET", "{id}/edit/"),
+    "edit save": Route("POST", "{id}/edit/"),
+    **{f"{action} confirmation": Route("GET", f"{{id}}/{action}/") for action in STATE_ACTIONS},
+    **{action: Route("POST", f"{{id}}/{action}/") for action in STATE_ACTIONS},
+    "verify": Route("POST", "{id}/verify/{entry}/"),
+}
+STATE_FORM = {
+    "external_id": "cust-001",
+    "active": "True",
+    "enabled": "True",
+    "active_accounts": "0",
+    "reason": "Checked",
+}
+
+
+def edit_form(**changes: str) -> dict[str, str]:
+    form = {
+        "external_id": "cust-001",
+        "accounting_currency": "EUR",
+        "customer_country": "FR",
+        "provider_country": "CZ",
+        "fingerprint": customer_fingerprint(Customer.from_json(customer_json())),
+    }
+    return {**form, **changes}
+
+
+@PROPERTY
+@given(
+    customer_id=awkward_text,
+    route=st.sampled_from(list(ROUTES.values())),
+    htmx=st.booleans(),
+    entry_id=st.integers(min_value=0, max_value=2**70),
+)
+@example(customer_id="..", route=ROUTES["detail"], htmx=False, entry_id=1)
+@example(customer_id="../../tatum/version", route=ROUTES["activate"], htmx=True, entry_id=1)
+@example(customer_id="a" * 10 + "%2F..", route=ROUTES["disable"], htmx=False, entry_id=1)
+@example(customer_id=CUSTOMER_ID, route=ROUTES["verify"], htmx=False, entry_id=2**63)
+@example(customer_id="cust-1", route=ROUTES["disable confirmation"], htmx=False, entry_id=1)
+@example(customer_id="customer-0001", route=ROUTES["deactivate confirmation"], htmx=False, entry_id=1)
+@example(customer_id="6e68c66581f2ee32bc354088", route=ROUTES["detail"], htmx=True, entry_id=1)
+@example(customer_id="x/disable", route=ROUTES["detail"], htmx=False, entry_id=1)
+def test_any_id_in_any_customer_url_stays_one_path_segment_of_the_right_customer(
+    support_client, fake_tatum, customer_id, route, htmx, entry_id
+):
+    fake_tatum.reset()
+    path = route.path(customer_id, entry_id)
+    data = edit_form() if route.template.endswith("edit/") else STATE_FORM
+    headers = HTMX if htmx else {}
+
+    if route.method == "GET":
+        response = support_client.get(path, headers=headers)
+    else:
+        response = support_client.post(path, data, headers=headers)
+
+    assert_no_server_error(response)
+    resolved = dashboard_customer_id(path)
+    if resolved is not None and "/" not in customer_id:
+        assert resolved == customer_id, "the dashboard's own URL changed the id"
+    fake_tatum.assert_within_contract(requested_ids=set() if resolved is None else {resolved})
+    assert len(fake_tatum.calls_with("PUT")) <= 1
+    assert not AuditEntry.objects.filter(outcome=AuditEntry.Outcome.PENDING).exists()
+
+
+# --- The edit form -------------------------------------------------------------------------------
+
+
+@st.composite
+def tatum_customers(draw) -> dict:
+    """Customers as Tatum may hold them: codes outside the published lists, countries never set."""
+    return customer_json(
+        externalId=draw(st.sampled_from(["cust-001", "x" * 100, "日本-😀", " padded "])),
+        accountingCurrency=draw(st.sampled_from([None, "EUR", "DOGE", "ETH"])),
+        customerCountry=draw(st.sampled_from([None, "DE", "AQ", "XX"])),
+        providerCountry=draw(st.sampled_from([None, "CZ", "MT"])),
+    )
+
+
+def code_or_text(codes: tuple[str, ...]):
+    return st.one_of(
+        st.sampled_from(codes), st.sampled_from(["", "ETH", "AQ", "eur", "EUR ", "XX"]), awkward_text
+    )
+
+
+@PROPERTY
+@given(
+    current=tatum_customers(),
+    external_id=st.one_of(st.sampled_from(["cust-001", "renamed"]), awkward_text),
+    accounting_currency=code_or_text(CURRENCY_CODES),
+    customer_country=code_or_text(COUNTRY_CODES),
+    provider_country=code_or_text(COUNTRY_CODES),
+    fingerprint=st.one_of(st.none(), awkward_text),
+)
+def test_any_edit_form_input_is_refused_or_sent_as_valid_changed_fields_only(
+    support_client,
+    fake_tatum,
+    current,
+    external_id,
+    accounting_currency,
+    customer_country,
+    provider_country,
+    fingerprint,
+):
+    fake_tatum.reset(current)
+    entries_before = AuditEntry.objects.count()
+    opened_on = customer_fingerprint(Customer.from_json(current))
+    form = {
+        "external_id": external_id,
+        "accounting_currency": accounting_currency,
+        "customer_country": customer_country,
+        "provider_country": provider_country,
+        # None stands for the fingerprint of the customer the form was opened on.
+        "fingerprint": opened_on if fingerprint is None else fingerprint,
+    }
+
+    response = support_client.post(f"/customers/{CUSTOMER_ID}/edit/", form)
+
+    assert_no_server_error(response)
+    assert response.status_code in (302, 400, 409)
+    fake_tatum.assert_within_contract(requested_ids={CUSTOMER_ID})
+    puts = fake_tatum.calls_with("PUT")
+    assert len(puts) <= 1
+    assert AuditEntry.objects.count() - entries_before == len(puts)
+    if puts:
+        sent = json.loads(puts[0].body)
+        assert sent["externalId"] == external_id
+        chosen = {
+            "accountingCurrency": accounting_currency,
+            "customerCountry": customer_country,
+            "providerCountry": provider_country,
+        }
+        for field in set(sent) - {"externalId"}:
+            assert sent[field] == chosen[field] != current.get(field), f"{field} sent although unchanged"
+
+
+# --- The state change form -----------------------------------------------------------------------
+
+
+@PROPERTY
+@given(
+    action=st.sampled_from(STATE_ACTIONS),
+    htmx=st.booleans(),
+    reason=awkward_text,
+    external_id=awkward_text,
+    active=flag_text,
+    enabled=flag_text,
+    active_accounts=st.one_of(number_text, awkward_text),
+)
+@example(
+    action="disable",
+    htmx=True,
+    reason="Checked",
+    external_id="cust-001",
+    active="True",
+    enabled="True",
+    active_accounts="²",
+)
+@example(
+    action="deactivate",
+    htmx=False,
+    reason="Checked",
+    external_id="cust-001",
+    active="True",
+    enabled="True",
+    active_accounts="9" * 5000,
+)
+def test_any_state_change_form_input_is_refused_or_sent_once_to_the_right_customer(
+    support_client, fake_tatum, action, htmx, reason, external_id, active, enabled, active_accounts
+):
+    fake_tatum.reset()
+    entries_before = AuditEntry.objects.count()
+    form = {
+        "reason": reason,
+        "external_id": external_id,
+        "active": active,
+        "enabled": enabled,
+        "active_accounts": active_accounts,
+    }
+
+    response = support_client.post(f"/customers/{CUSTOMER_ID}/{action}/", form, headers=HTMX if htmx else {})
+
+    assert_no_server_error(response)
+    assert response.status_code in (200, 302, 400)
+    fake_tatum.assert_within_contract(requested_ids={CUSTOMER_ID})
+    puts = fake_tatum.calls_with("PUT")
+    assert [call.path for call in puts] in ([], [f"/v3/ledger/customer/{CUSTOMER_ID}/{action}"])
+    assert AuditEntry.objects.count() - entries_before == len(puts)
+    assert not AuditEntry.objects.filter(outcome=AuditEntry.Outcome.PENDING).exists()
