@@ -15,8 +15,9 @@ from playwright.sync_api import Page, expect
 from customers.audit import Actor, audit_entry_record
 from customers.models import AuditEntry
 from customers.tatum import tatum_client
+from tests.e2e.helpers import sign_in
 from tests.live import sharing_the_test_database
-from tests.users import PASSWORD, make_user
+from tests.users import make_user
 
 # The live server needs committed data; the roles come back after each test's flush.
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -29,14 +30,6 @@ Outcome = AuditEntry.Outcome
 def ledger(live_server):
     with sharing_the_test_database(live_server):
         yield live_server
-
-
-def sign_in(page: Page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def history(support) -> dict[str, str]:

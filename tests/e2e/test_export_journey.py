@@ -24,8 +24,9 @@ from playwright.sync_api import Page, expect
 
 from customers.models import ExportJob
 from customers.tatum import tatum_client
+from tests.e2e.helpers import sign_in
 from tests.live import hang_up, sharing_the_test_database
-from tests.users import PASSWORD, make_user, roles_ensure
+from tests.users import make_user, roles_ensure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -82,14 +83,6 @@ def ledger(live_server, settings, tmp_path):
         tatum_client().list_customers(page_size=1)
         yield live_server
     hang_up(live_server)
-
-
-def sign_in(page: Page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def earlier_complete_export(user) -> None:

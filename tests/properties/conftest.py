@@ -23,6 +23,7 @@ import responses
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from customers.reference import COUNTRY_CODES, CURRENCY_CODES
+from tests.customers.conftest import customer_json
 from tests.users import make_user
 
 # Hypothesis caches Unicode tables and constants on disk: keep them out of the working tree.
@@ -31,7 +32,6 @@ set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "tatum-dashboard-hypothesi
 FAKE_HOST = "tatum.test"
 FAKE_TATUM = f"https://{FAKE_HOST}"
 # The internal id the fake gives the customer it knows.
-CUSTOMER_ID = "5e68c66581f2ee32bc354087"
 STATE_ACTIONS = ("activate", "deactivate", "enable", "disable")
 # What Tatum's internal ids look like (its published rule is looser: 10 to 50 characters).
 INTERNAL_ID = re.compile(r"[0-9a-f]{24}")
@@ -54,20 +54,6 @@ _ENDPOINTS: dict[str, list[tuple[re.Pattern[str], tuple[int, int] | None, bool]]
         ),
     ],
 }
-
-
-def customer_json(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "id": CUSTOMER_ID,
-        "externalId": "cust-001",
-        "active": True,
-        "enabled": True,
-        "accountingCurrency": "EUR",
-        "customerCountry": "DE",
-        "providerCountry": "CZ",
-    }
-    body.update(overrides)
-    return {key: value for key, value in body.items() if value is not None}
 
 
 @dataclass(frozen=True)

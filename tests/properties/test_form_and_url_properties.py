@@ -22,7 +22,8 @@ from customers.models import AuditEntry
 from customers.reference import COUNTRY_CODES, CURRENCY_CODES
 from customers.selectors import customer_fingerprint
 from customers.tatum import Customer
-from tests.properties.conftest import CUSTOMER_ID, STATE_ACTIONS, customer_json
+from tests.customers.conftest import CUSTOMER_ID, customer_json
+from tests.properties.conftest import STATE_ACTIONS
 
 pytestmark = pytest.mark.django_db
 
