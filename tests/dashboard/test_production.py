@@ -139,3 +139,23 @@ def test_the_api_key_is_never_rendered_even_when_tatum_echoes_it(client, setting
     page = client.get("/customers/").content.decode()
     assert "refuses the dashboard" in page
     assert secret not in page
+
+
+@pytest.mark.django_db
+def test_lockout_follows_the_address_the_trusted_proxy_saw_not_a_spoofed_header(client, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    make_user("Support", "sam")
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            "/accounts/login/",
+            {"username": "sam", "password": "wrong"},
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=f"1.2.3.{attempt}, 198.51.100.7",
+        )
+    locked = client.post(
+        "/accounts/login/",
+        {"username": "sam", "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="9.9.9.9, 198.51.100.7",
+    )
+    assert locked.status_code == 429
