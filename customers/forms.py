@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 
 from customers.reference import COUNTRY_CHOICES, CURRENCY_CHOICES
 from customers.tatum import Customer
 
 PAGE_SIZES = (10, 20, 50)
+# 1..100 characters, no control characters, and not only dots (which would change the path).
+_VALID_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,100}")
 DEFAULT_PAGE_SIZE = 20
 ID_MAX_LENGTH = 100
+
+
+def customer_id_is_valid(value: str) -> bool:
+    """Whether `value` can be a customer id (external or internal) at all."""
+    return bool(_VALID_ID.fullmatch(value)) and value.strip(".") != ""
 
 
 class CustomerListParams(forms.Form):
@@ -36,7 +45,7 @@ class CustomerLookupForm(forms.Form):
 
     def clean_q(self) -> str:
         value = self.cleaned_data["q"]
-        if value.strip(".") == "" or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        if not customer_id_is_valid(value):
             raise forms.ValidationError("That is not a valid customer id.")
         return value
 

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.errors import message_for
-from customers.reference import country_name, currency_name
 from customers.selectors import CustomerSnapshot
 from customers.tatum import Customer, TatumError, TatumInvalidInput, TatumNotFound
+from customers.templatetags.customer_tags import country_label, currency_label
 
 _PREFETCH_KEY = "customers:prefetched"
 _PREFETCH_SECONDS = 30
@@ -78,13 +78,9 @@ def customer_rows(customers: list[Customer]) -> list[CustomerRow]:
         CustomerRow(
             customer=customer,
             detail_url=f"{detail_prefix}{quote(customer.id, safe='')}/",
-            currency=_label(customer.accounting_currency, currency_name),
-            customer_country=_label(customer.customer_country, country_name),
-            provider_country=_label(customer.provider_country, country_name),
+            currency=currency_label(customer.accounting_currency),
+            customer_country=country_label(customer.customer_country),
+            provider_country=country_label(customer.provider_country),
         )
         for customer in customers
     ]
-
-
-def _label(code: str | None, name_of) -> str:
-    return f"{code}: {name_of(code)}" if code else "Not set"

@@ -17,13 +17,14 @@ from customers.access import permission_required
 from customers.audit import Actor
 from customers.audit_log import unsettled_entry_settle
 from customers.circuit import circuit_is_open
-from customers.errors import message_for
+from customers.errors import UserMessage, message_for
 from customers.forms import (
     PAGE_SIZES,
     CustomerEditForm,
     CustomerListParams,
     CustomerLookupForm,
     StateChangeForm,
+    customer_id_is_valid,
 )
 from customers.models import AuditEntry
 from customers.selectors import (
@@ -53,12 +54,11 @@ from customers.view_helpers import (
     upstream_error_page,
 )
 
-_VALID_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,100}")
 _SMALL_COUNT = re.compile(r"[0-9]{1,6}")
 
 
 def _checked_id(customer_id: str) -> str:
-    if not _VALID_ID.fullmatch(customer_id) or customer_id.strip(".") == "":
+    if not customer_id_is_valid(customer_id):
         raise Http404("That is not a valid customer id.")
     return customer_id
 
@@ -284,7 +284,8 @@ def customer_state_change(request: HttpRequest, customer_id: str, action: str) -
     form = StateChangeForm(request.POST, reason_required=action in REASON_REQUIRED)
     if not form.is_valid():
         return _state_change_invalid(request, customer_id, action, form)
-    customer = _customer_as_shown(customer_id, form)
+    data = form.cleaned_data
+    customer = _customer_as_shown(customer_id, data["external_id"], data["active"], data["enabled"])
     active_accounts = _int_or_none(request.POST.get("active_accounts"))
     extra: dict[str, Any] = {}
     service = STATE_SERVICES[action]
@@ -303,9 +304,9 @@ def customer_state_change(request: HttpRequest, customer_id: str, action: str) -
     return _state_change_response(request, customer, active_accounts, extra)
 
 
-def _customer_as_shown(customer_id: str, form: StateChangeForm) -> Customer:
-    data = form.cleaned_data
-    return Customer(customer_id, data["external_id"], data["active"], data["enabled"], None, None, None)
+def _customer_as_shown(customer_id: str, external_id: str, active: bool, enabled: bool) -> Customer:
+    """The customer as the page showed it (only what the status area needs)."""
+    return Customer(customer_id, external_id, active, enabled)
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -379,19 +380,14 @@ def _render_confirm(
 def _state_change_invalid(
     request: HttpRequest, customer_id: str, action: str, form: StateChangeForm
 ) -> HttpResponse:
-    external_id = request.POST.get("external_id", "")
-    customer = Customer(
-        customer_id,
-        external_id,
-        request.POST.get("active") == "True",
-        request.POST.get("enabled") == "True",
-        None,
-        None,
-        None,
+    post = request.POST
+    customer = _customer_as_shown(
+        customer_id, post.get("external_id", ""), post.get("active") == "True", post.get("enabled") == "True"
     )
-    active_accounts = _int_or_none(request.POST.get("active_accounts"))
+    active_accounts = _int_or_none(post.get("active_accounts"))
     if request.htmx:
-        extra = {"invalid_action": action, "invalid_form": form}
+        problem = next(iter(form.errors.values()))[0]
+        extra = {"error": UserMessage(problem, f"Open {action} again and correct it; nothing was sent.")}
         return _state_change_response(request, customer, active_accounts, extra)
     return _render_confirm(request, customer, active_accounts, action, form=form, status=400)
 

@@ -4,19 +4,19 @@ from typing import Any
 
 from django import template
 
-from customers.reference import country_name, currency_name
+from customers import reference
 
 register = template.Library()
 
 
 @register.filter
 def currency_label(code: str | None) -> str:
-    return f"{code}: {currency_name(code)}" if code else "Not set"
+    return reference.currency_label(code) if code else "Not set"
 
 
 @register.filter
 def country_label(code: str | None) -> str:
-    return f"{code}: {country_name(code)}" if code else "Not set"
+    return reference.country_label(code) if code else "Not set"
 
 
 @register.filter

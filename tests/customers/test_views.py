@@ -376,6 +376,16 @@ def test_disable_without_a_reason_is_refused_and_sends_nothing(support_client, t
     assert len(tatum.calls) == 0
 
 
+def test_disable_over_htmx_without_a_reason_says_why_and_sends_nothing(support_client, tatum):
+    response = support_client.post(
+        f"/customers/{CUSTOMER_ID}/disable/", {**STATE_FORM, "reason": " "}, headers={"HX-Request": "true"}
+    )
+    page = body(response)
+    assert 'id="customer-status"' in page
+    assert "Give a reason: it goes into the audit trail." in page and "nothing was sent" in page
+    assert len(tatum.calls) == 0 and AuditEntry.objects.count() == 0
+
+
 def test_already_in_that_state_refreshes_the_view_with_an_explanation(support_client, tatum):
     tatum.put(
         url(f"{CUSTOMER_PATH}/enable"),
