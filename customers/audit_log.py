@@ -197,7 +197,17 @@ def audit_entry_page(
 
     Keyset paging stays stable while new entries arrive and costs the same on every page.
     """
-    entries = audit_entry_filter(filters)
+    return entry_page(audit_entry_filter(filters), after=after, before=before, size=size)
+
+
+def entry_page(
+    entries: QuerySet[AuditEntry],
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    size: int = PAGE_SIZE,
+) -> AuditPage:
+    """One page of `entries`, newest first, by keyset (see `audit_entry_page`)."""
     total = entries.count()
     if before is not None:
         newer = list(entries.filter(_newer_than(before)).order_by(*_ORDER_OLDEST_FIRST)[: size + 1])

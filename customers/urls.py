@@ -9,6 +9,7 @@ urlpatterns = [
     path("customers/lookup/", views.customer_lookup, name="customer_lookup"),
     path("customers/<str:customer_id>/", views.customer_detail, name="customer_detail"),
     path("customers/<str:customer_id>/edit/", views.customer_edit, name="customer_edit"),
+    path("customers/<str:customer_id>/history/", views.customer_history_view, name="customer_history"),
     path(
         "customers/<str:customer_id>/verify/<int:entry_id>/",
         views.customer_change_verify,

@@ -15,7 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from customers import permissions
 from customers.access import permission_required
 from customers.audit import Actor
-from customers.audit_log import unsettled_entry_settle
+from customers.audit_log import InvalidCursor, entry_page, page_cursor, unsettled_entry_settle
 from customers.circuit import circuit_is_open
 from customers.errors import UserMessage, message_for
 from customers.forms import (
@@ -32,6 +32,7 @@ from customers.selectors import (
     customer_detail_get,
     customer_get,
     customer_history,
+    customer_history_recent,
     customer_list,
     looks_internal,
 )
@@ -133,6 +134,27 @@ def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
     return render(request, "customers/customer_detail.html", _detail_context(request, detail))
 
 
+@require_GET
+@permission_required(permissions.VIEW_CUSTOMERS)
+def customer_history_view(request: HttpRequest, customer_id: str) -> HttpResponse:
+    """Every change recorded for a customer, 50 to a page: the audit trail only, so no Tatum call."""
+    customer_id = _checked_id(customer_id)
+    entries = customer_history(customer_id=customer_id)
+    try:
+        after, before = page_cursor(request.GET)
+        page, cursor_invalid = entry_page(entries, after=after, before=before), False
+    except InvalidCursor:
+        page, cursor_invalid = entry_page(entries), True
+    newest = page.entries[0] if page.entries else entries.first()
+    context = {
+        "customer_id": customer_id,
+        "customer_name": (newest and newest.customer_external_id) or customer_id,
+        "page": page,
+        "cursor_invalid": cursor_invalid,
+    }
+    return render(request, "customers/customer_history.html", context)
+
+
 def _redirect_to_internal_id(request: HttpRequest, snapshot: CustomerSnapshot) -> HttpResponse:
     prefetched_stash(request, snapshot)
     return redirect("customers:customer_detail", customer_id=snapshot.customer.id)
@@ -147,7 +169,7 @@ def _detail_context(request: HttpRequest, detail) -> dict[str, Any]:
         "detail": detail,
         "accounts": accounts,
         "accounts_error": message_for(detail.accounts_error) if detail.accounts_error else None,
-        "history": customer_history(customer_id=detail.customer.id)[:50],
+        "history": customer_history_recent(customer_id=detail.customer.id),
         "read_credits": CREDIT_COSTS["GET"] * 2,
     }
 
@@ -337,7 +359,7 @@ def _state_change_response(
         _flash(request, extra)
         return redirect("customers:customer_detail", customer_id=customer.id)
     context = _status_context(request, customer, active_accounts, timezone.now(), **extra)
-    context["history"] = customer_history(customer_id=customer.id)[:50]
+    context["history"] = customer_history_recent(customer_id=customer.id)
     context["oob"] = True
     return render(request, "customers/partials/customer_status_response.html", context)
 

@@ -26,6 +26,7 @@ CASES = [
     ("list", "get", "/customers/", None, VIEWERS),
     ("lookup", "get", "/customers/lookup/?q=cust-001", None, VIEWERS),
     ("detail", "get", f"/customers/{CUSTOMER_ID}/", None, VIEWERS),
+    ("change history", "get", f"/customers/{CUSTOMER_ID}/history/", None, VIEWERS),
     ("edit form", "get", f"/customers/{CUSTOMER_ID}/edit/", None, SUPPORT),
     ("edit save", "post", f"/customers/{CUSTOMER_ID}/edit/", {"external_id": "x"}, SUPPORT),
     ("disable page", "get", f"/customers/{CUSTOMER_ID}/disable/", None, SUPPORT),

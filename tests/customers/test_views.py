@@ -9,6 +9,7 @@ import pytest
 import requests
 import responses
 
+from customers.audit import Actor, audit_entry_record
 from customers.models import ApiCall, AuditEntry
 from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, url
 
@@ -227,6 +228,75 @@ def test_deactivate_dialog_says_how_many_accounts_are_still_active(support_clien
     page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
     assert "2 accounts are still active" in page
     assert "available balance of every account is set to 0" in page
+
+
+def _history_entries(count: int, customer_id: str = CUSTOMER_ID) -> list[AuditEntry]:
+    """`count` changes to one customer, oldest first, each with its own reason."""
+    return [
+        audit_entry_record(
+            actor=Actor(user=None),
+            action=AuditEntry.Action.DISABLE,
+            outcome=AuditEntry.Outcome.SUCCEEDED,
+            customer_id=customer_id,
+            customer_external_id="cust-001",
+            reason=f"ticket {number:03d}",
+        )
+        for number in range(count)
+    ]
+
+
+def test_detail_shows_the_ten_newest_changes_and_links_to_all_of_them(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    _history_entries(12)
+    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
+    assert "ticket 011" in page and "ticket 002" in page
+    assert "ticket 001" not in page and "ticket 000" not in page
+    assert "The 10 newest of 12 are shown." in page
+    assert f'href="/customers/{CUSTOMER_ID}/history/">All 12 changes' in page
+
+
+def test_detail_with_few_changes_shows_them_all_and_no_history_link(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    _history_entries(10)
+    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
+    assert "ticket 000" in page and "ticket 009" in page
+    assert "/history/" not in page
+
+
+def test_history_page_pages_every_change_newest_first_without_calling_tatum(support_client, tatum):
+    _history_entries(55)
+    _history_entries(3, customer_id="5e68c66581f2ee32bc354088")
+    first = body(support_client.get(f"/customers/{CUSTOMER_ID}/history/"))
+    assert "55 changes recorded" in first
+    assert first.index("ticket 054") < first.index("ticket 005")
+    assert "ticket 004" not in first
+    oldest_shown = AuditEntry.objects.get(customer_id=CUSTOMER_ID, reason="ticket 005")
+    assert f'href="?after={oldest_shown.pk}">Older changes' in first
+    assert "Newer changes" not in first
+
+    second = body(support_client.get(f"/customers/{CUSTOMER_ID}/history/?after={oldest_shown.pk}"))
+    assert [f"ticket {n:03d}" in second for n in range(5)] == [True] * 5
+    assert "ticket 005" not in second and "Older changes" not in second
+    assert "Newer changes" in second
+    assert len(tatum.calls) == 0 and ApiCall.objects.count() == 0
+
+
+def test_history_page_with_a_broken_page_link_shows_the_newest_changes_and_says_so(support_client, tatum):
+    _history_entries(2)
+    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/history/?after=999999"))
+    assert "That page link is not valid" in page
+    assert "ticket 001" in page and "ticket 000" in page
+
+
+def test_history_page_of_a_customer_with_no_changes_says_so(support_client, tatum):
+    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/history/"))
+    assert "0 changes recorded" in page and "No changes recorded yet." in page
+
+
+def test_history_page_refuses_a_malformed_id(support_client, tatum):
+    assert support_client.get("/customers/%20bad%00id/history/").status_code == 404
 
 
 # --- Edit ----------------------------------------------------------------------------------------
