@@ -42,6 +42,21 @@ class ApiCall(models.Model):
         return f"{self.method} {self.route} -> {self.status or 'no answer'}"
 
 
+class CreditTally(models.Model):
+    """What one user's Tatum calls cost on one day (in TIME_ZONE), kept with every stored `ApiCall`, so
+    the credits in the page header are one row to read however many calls the day has seen."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    credits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="credit_tally_one_row_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.day}: {self.credits} credits"
+
+
 class AuditQuerySet(models.QuerySet):
     """Audit entries are append-only: bulk updates and deletes are refused."""
 
