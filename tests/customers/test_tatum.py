@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import logging
+import math
+import random
 import re
 import socket
 import threading
@@ -1510,14 +1513,14 @@ def test_the_key_is_not_in_api_call_rows(settings: Any, mocked_responses: respon
 # --- Rate limit ------------------------------------------------------------------------------------
 
 
-def test_the_rate_limiter_spaces_calls_at_max_rps() -> None:
+def test_the_rate_limiter_lets_max_rps_calls_go_at_once_then_waits_for_the_window() -> None:
     clock, waits = FakeClock(), []
     limiter = RateLimiter(clock=clock, sleep=waits.append)
 
-    for _ in range(4):
+    for _ in range(5):
         limiter.wait(2.0)
 
-    assert waits == [0.5, 1.0, 1.5]
+    assert waits == [1.0, 1.0, 2.0]
 
 
 def test_the_rate_limiter_does_not_wait_when_calls_are_already_spaced() -> None:
@@ -1533,6 +1536,36 @@ def test_the_rate_limiter_does_not_wait_when_calls_are_already_spaced() -> None:
     assert waits == pytest.approx([0.3])
 
 
+def test_the_rate_limiter_below_one_call_a_second_spaces_every_call() -> None:
+    clock, waits = FakeClock(), []
+    limiter = RateLimiter(clock=clock, sleep=waits.append)
+
+    for _ in range(3):
+        limiter.wait(0.5)
+
+    assert waits == [2.0, 4.0]
+
+
+@pytest.mark.parametrize("max_rps", [1.0, 2.5, 5.0, 200.0])
+def test_no_one_second_window_ever_holds_more_than_max_rps_calls(max_rps: float) -> None:
+    clock, rng, waits = FakeClock(), random.Random(7), []
+    limiter = RateLimiter(clock=clock, sleep=waits.append)
+    burst = [limiter.wait(max_rps) for _ in range(math.floor(max_rps))]
+    assert burst == [0.0] * math.floor(max_rps) and waits == []
+
+    starts = []
+    for _ in range(600):
+        clock.now += rng.choice([0.0, 0.0, 0.001, 0.05, 0.3])
+        starts.append(clock.now + limiter.wait(max_rps))
+
+    assert starts == sorted(starts)
+    # Slots a whole second apart may come out a rounding error short of it.
+    busiest = max(
+        bisect.bisect_left(starts, start + 1.0 - 1e-9) - index for index, start in enumerate(starts)
+    )
+    assert busiest <= max_rps
+
+
 def test_the_rate_limiter_gives_each_thread_its_own_slot() -> None:
     clock, waits = FakeClock(), []
     limiter = RateLimiter(clock=clock, sleep=waits.append)
@@ -1540,7 +1573,7 @@ def test_the_rate_limiter_gives_each_thread_its_own_slot() -> None:
 
     def call() -> None:
         start.wait()
-        limiter.wait(10.0)
+        limiter.wait(2.0)
 
     threads = [threading.Thread(target=call) for _ in range(8)]
     for thread in threads:
@@ -1548,14 +1581,14 @@ def test_the_rate_limiter_gives_each_thread_its_own_slot() -> None:
     for thread in threads:
         thread.join()
 
-    assert sorted(waits) == pytest.approx([0.1 * slot for slot in range(1, 8)])
+    assert sorted(waits) == pytest.approx([1.0, 1.0, 2.0, 2.0, 3.0, 3.0])
 
 
 def test_the_client_waits_for_its_slot_before_every_attempt(
     make_client: Callable[..., TatumClient], mocked_responses: responses.RequestsMock
 ) -> None:
     waits: list[float] = []
-    api = make_client(max_rps=4.0, rate_limiter=RateLimiter(clock=FakeClock(), sleep=waits.append))
+    api = make_client(max_rps=1.0, rate_limiter=RateLimiter(clock=FakeClock(), sleep=waits.append))
     mocked_responses.get(CUSTOMER, status=503)
     mocked_responses.get(CUSTOMER, json=CUSTOMER_JSON)
     mocked_responses.put(f"{CUSTOMER}/enable", status=204)
@@ -1563,7 +1596,7 @@ def test_the_client_waits_for_its_slot_before_every_attempt(
     api.get_customer(ID)
     api.enable_customer(ID)
 
-    assert waits == [0.25, 0.5]
+    assert waits == [1.0, 2.0]
 
 
 def test_clients_share_one_rate_limiter_and_one_session() -> None:
