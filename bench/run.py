@@ -143,11 +143,6 @@ def timed(call: Callable[[], requests.Response], expect: tuple[int, ...] = (200,
     return elapsed
 
 
-def median_of(samples: int, call: Callable[[], float]) -> float:
-    call()  # warm-up: connections, caches
-    return statistics.median(call() for _ in range(samples))
-
-
 # --- Single-user page times ---------------------------------------------------------------------
 
 
@@ -225,11 +220,25 @@ def page_figures(dashboard: str, sandbox: str, db_path: Path, samples: int) -> l
     figures = []
     for action, page_call, raw_call, expect in cases:
         before = apicall_count(db_path)
-        page_ms = median_of(samples, lambda page_call=page_call, expect=expect: timed(page_call, expect))
+        page_ms, upstream_ms = interleaved_medians(
+            samples,
+            lambda page_call=page_call, expect=expect: timed(page_call, expect),
+            lambda raw_call=raw_call: timed(raw_call, (200, 204)),
+        )
+        time.sleep(0.2)  # the last page's call records are stored just after its response
         calls = (apicall_count(db_path) - before) / (samples + 1)
-        upstream_ms = median_of(samples, lambda raw_call=raw_call: timed(raw_call, (200, 204)))
         figures.append(PageFigure(action, page_ms, upstream_ms, calls))
     return figures
+
+
+def interleaved_medians(
+    samples: int, page: Callable[[], float], raw: Callable[[], float]
+) -> tuple[float, float]:
+    """Medians of a page and its raw upstream call, taken in turns so that drift (other load on the
+    machine, a warming cache) weighs on both alike."""
+    page(), raw()  # warm-up: connections, caches
+    pairs = [(page(), raw()) for _ in range(samples)]
+    return statistics.median(p for p, _ in pairs), statistics.median(r for _, r in pairs)
 
 
 # --- Load ----------------------------------------------------------------------------------------

@@ -6,9 +6,12 @@ import contextvars
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import TypeVar
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -17,12 +20,14 @@ from customers.apicalls import record_api_call
 from customers.models import AuditEntry
 from customers.tatum import Account, CallRecord, Customer, TatumError, tatum_client
 
+T = TypeVar("T")
 ACCOUNTS_PAGE_SIZE = 50
 # A detail page shows the newest changes; the whole history has its own page.
 HISTORY_RECENT = 10
 _INTERNAL_ID = re.compile(r"^[0-9a-f]{24}$")
-# Detail pages read the customer and its accounts at once, so the page costs one round trip.
-_detail_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="detail-read")
+# Detail pages read the customer and its accounts at once, so the page costs one round trip: two
+# reads for each of a web process's threads (GUNICORN_THREADS, 8 by default) and room to spare.
+_detail_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="detail-read")
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ def customer_list(*, page_size: int, page: int) -> list[Customer]:
 
 
 def customer_get(*, customer_id: str) -> CustomerSnapshot:
-    return CustomerSnapshot(customer=tatum_client().get_customer(customer_id), read_at=timezone.now())
+    return _snapshot(tatum_client().get_customer(customer_id))
 
 
 def customer_detail_get(*, customer_id: str, known: CustomerSnapshot | None = None) -> CustomerDetail:
@@ -77,28 +82,51 @@ def customer_detail_get(*, customer_id: str, known: CustomerSnapshot | None = No
     Raises the customer read's `TatumError`; an accounts failure is kept on the result so the page
     can still show the customer.
     """
+    return customer_detail_start(customer_id=customer_id, known=known).result()
+
+
+def customer_detail_start(*, customer_id: str, known: CustomerSnapshot | None = None) -> CustomerDetailRead:
+    """Start reading what `customer_detail_get` returns, leaving this thread free for local work (the
+    page's database reads) while Tatum answers; `.result()` collects it."""
     if known is None and not looks_internal(customer_id):
         # Accounts hang off the internal id: learn it first (an external id cannot be read in parallel).
         known = customer_get(customer_id=customer_id)
         customer_id = known.customer.id
-    # The worker thread only collects its call records; this thread stores them, so the rows land in
-    # this request's database connection.
-    thread_calls: list[CallRecord] = []
-    client = tatum_client(on_call=thread_calls.append)
-    accounts_future = _detail_pool.submit(
-        contextvars.copy_context().run,
-        client.list_customer_accounts,
-        customer_id,
-        page_size=ACCOUNTS_PAGE_SIZE,
-        page=0,
-    )
-    try:
-        snapshot = known or customer_get(customer_id=customer_id)
-    finally:
-        accounts, accounts_error = _accounts_result(accounts_future)
-        for record in thread_calls:
-            record_api_call(record)
-    return CustomerDetail(snapshot=snapshot, accounts=accounts, accounts_error=accounts_error)
+    return CustomerDetailRead(customer_id, known)
+
+
+class CustomerDetailRead:
+    """The reads of one detail page in flight on worker threads.
+
+    The worker threads only collect their call records; `result()` stores them from the calling thread,
+    so the rows land in the request's own database connection (and transaction).
+    """
+
+    def __init__(self, customer_id: str, known: CustomerSnapshot | None) -> None:
+        self._calls: list[CallRecord] = []
+        client = tatum_client(on_call=self._calls.append)
+        self._known = known
+        self._accounts = _in_background(
+            partial(client.list_customer_accounts, customer_id, page_size=ACCOUNTS_PAGE_SIZE, page=0)
+        )
+        self._customer = None if known else _in_background(partial(client.get_customer, customer_id))
+
+    def result(self) -> CustomerDetail:
+        try:
+            snapshot = self._known or _snapshot(self._customer.result())
+        finally:
+            accounts, accounts_error = _accounts_result(self._accounts)
+            for record in self._calls:
+                record_api_call(record)
+        return CustomerDetail(snapshot=snapshot, accounts=accounts, accounts_error=accounts_error)
+
+
+def _snapshot(customer: Customer) -> CustomerSnapshot:
+    return CustomerSnapshot(customer=customer, read_at=timezone.now())
+
+
+def _in_background(read: Callable[[], T]) -> Future[T]:
+    return _detail_pool.submit(contextvars.copy_context().run, read)
 
 
 def _accounts_result(future: Future[list[Account]]) -> tuple[list[Account] | None, TatumError | None]:

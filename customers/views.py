@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -30,6 +31,7 @@ from customers.models import AuditEntry
 from customers.selectors import (
     CustomerSnapshot,
     customer_detail_get,
+    customer_detail_start,
     customer_get,
     customer_history,
     customer_history_recent,
@@ -126,12 +128,15 @@ def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
             known = customer_get(customer_id=customer_id)
             if known.customer.id != customer_id:
                 return _redirect_to_internal_id(request, known)
-        detail = customer_detail_get(customer_id=customer_id, known=known)
+        reading = customer_detail_start(customer_id=customer_id, known=known)
+        # The audit trail is read while Tatum answers.
+        local = _detail_local_context(customer_id)
+        detail = reading.result()
     except TatumError as exc:
         return upstream_error_page(request, customer_id, exc)
     if detail.customer.id != customer_id:
         return _redirect_to_internal_id(request, detail.snapshot)
-    return render(request, "customers/customer_detail.html", _detail_context(request, detail))
+    return render(request, "customers/customer_detail.html", {**_detail_context(request, detail), **local})
 
 
 @require_GET
@@ -155,6 +160,10 @@ def customer_history_view(request: HttpRequest, customer_id: str) -> HttpRespons
     return render(request, "customers/customer_history.html", context)
 
 
+def _unknown_entries(customer_id: str) -> QuerySet[AuditEntry]:
+    return AuditEntry.objects.filter(customer_id=customer_id, outcome=AuditEntry.Outcome.UNKNOWN)
+
+
 def _redirect_to_internal_id(request: HttpRequest, snapshot: CustomerSnapshot) -> HttpResponse:
     prefetched_stash(request, snapshot)
     return redirect("customers:customer_detail", customer_id=snapshot.customer.id)
@@ -169,8 +178,16 @@ def _detail_context(request: HttpRequest, detail) -> dict[str, Any]:
         "detail": detail,
         "accounts": accounts,
         "accounts_error": message_for(detail.accounts_error) if detail.accounts_error else None,
-        "history": customer_history_recent(customer_id=detail.customer.id),
         "read_credits": CREDIT_COSTS["GET"] * 2,
+    }
+
+
+def _detail_local_context(customer_id: str) -> dict[str, Any]:
+    """What the detail page shows from the dashboard's own database (evaluated here, not in the
+    template, so that it can be read while Tatum answers)."""
+    return {
+        "history": customer_history_recent(customer_id=customer_id),
+        "unknown_entries": list(_unknown_entries(customer_id)),
     }
 
 
@@ -187,9 +204,7 @@ def _status_context(
         "options": action_options(customer, active_accounts) if can_change else [],
         "writes_paused": circuit_is_open(),
         "edit_credits": CREDIT_COSTS["GET"] + CREDIT_COSTS["PUT"],
-        "unknown_entries": AuditEntry.objects.filter(
-            customer_id=customer.id, outcome=AuditEntry.Outcome.UNKNOWN
-        ),
+        "unknown_entries": _unknown_entries(customer.id),
         **extra,
     }
 
