@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from customers.circuit import circuit_record
 from customers.models import ApiCall, CreditTally
-from dashboard.context import current_actor, current_request_id
+from dashboard.context import current_actor, request_id_to_store
 
 if TYPE_CHECKING:
     from customers.tatum import CallRecord
@@ -42,7 +42,7 @@ def record_api_call(record: CallRecord) -> None:
         error_code=record.error_code[:100],
         duration_ms=record.duration_ms,
         credits=record.credits,
-        request_id=current_request_id()[:64],
+        request_id=request_id_to_store(),
     )
     pending = _pending_calls.get()
     if pending is None:

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from customers.models import AuditChainHead, AuditEntry
-from dashboard.context import current_request_id
+from dashboard.context import request_id_to_store
 from dashboard.middleware import client_ip
 
 Outcome = AuditEntry.Outcome
@@ -37,7 +37,7 @@ class Actor:
             user=request.user,
             ip=client_ip(request) or None,
             user_agent=request.headers.get("User-Agent", "")[:300],
-            request_id=getattr(request, "request_id", "") or current_request_id(),
+            request_id=getattr(request, "request_id", "") or request_id_to_store(),
         )
 
 
@@ -61,7 +61,7 @@ def audit_entry_open(
             customer_external_id=customer_external_id,
             changes=changes or {},
             reason=reason,
-            request_id=actor.request_id or current_request_id(),
+            request_id=actor.request_id or request_id_to_store(),
             client_ip=actor.ip,
             user_agent=actor.user_agent,
             started_at=timezone.now(),

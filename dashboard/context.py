@@ -22,7 +22,14 @@ def new_request_id() -> str:
 
 
 def current_request_id() -> str:
+    """The id of the request (or task) being served; "-" outside one, as log lines show it."""
     return request_id_var.get()
+
+
+def request_id_to_store() -> str:
+    """The current request id for a stored row, or "" outside a request (a script, the shell)."""
+    request_id = request_id_var.get()
+    return "" if request_id == "-" else request_id[:64]
 
 
 def current_actor() -> Any:

@@ -64,7 +64,7 @@ def test_record_api_call_stores_the_record_outside_a_request_without_a_user() ->
 
     row = ApiCall.objects.get()
     assert row.user is None
-    assert row.request_id == "-"
+    assert row.request_id == ""
     assert (row.method, row.route, row.status, row.duration_ms, row.credits, row.error_code) == (
         "PUT",
         "/v3/ledger/customer/{id}/disable",

@@ -376,3 +376,14 @@ def _link(response, rel: str) -> str:
     match = re.search(rf'rel="{rel}" href="([^"]+)"', response.content.decode())
     assert match, f"no {rel} link"
     return "/audit/" + match.group(1).replace("&amp;", "&")
+
+
+def test_an_entry_written_outside_a_request_stores_and_shows_no_request_id(officer_client):
+    entry = audit_entry_record(
+        actor=Actor(user=None), action=AuditEntry.Action.ENABLE, outcome=AuditEntry.Outcome.SUCCEEDED
+    )
+    assert entry.request_id == ""
+    row = re.search(
+        rf'<tr id="entry-{entry.pk}">.*?</tr>', officer_client.get("/audit/").content.decode(), re.S
+    )
+    assert row and "Request" not in row.group(0)
