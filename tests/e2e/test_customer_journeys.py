@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from customers.audit import Actor, audit_entry_record
 from customers.models import AuditEntry
 from customers.tatum import tatum_client
 from tests.e2e.helpers import sandbox_customer, sign_in
@@ -107,3 +108,31 @@ def test_the_confirmation_dialog_works_by_keyboard_alone(page: Page, live_server
     page.keyboard.press("Enter")
     expect(page.locator("#customer-status").get_by_text("Disabled", exact=True)).to_be_visible()
     assert tatum_client().get_customer(customer.id).enabled is False
+
+
+def test_a_long_history_shows_the_newest_changes_and_opens_in_full(page: Page, live_server):
+    customer = sandbox_customer("e2e-long", customer_country="DE", provider_country="CZ")
+    make_user("Support", "sam")
+    for number in range(12):
+        audit_entry_record(
+            actor=Actor(user=None),
+            action=AuditEntry.Action.DISABLE,
+            outcome=AuditEntry.Outcome.FAILED,
+            customer_id=customer.id,
+            customer_external_id="e2e-long",
+            reason=f"Ticket {number:03d}",
+        )
+    sign_in(page, live_server.url, "sam")
+    page.goto(f"{live_server.url}/customers/{customer.id}/")
+
+    history = page.locator("#customer-history")
+    expect(history).to_contain_text("The 10 newest of 12 are shown.")
+    expect(history.locator("tbody tr")).to_have_count(10)
+    expect(history).not_to_contain_text("Ticket 001")
+    history.get_by_role("link", name="All 12 changes, with older ones").click()
+
+    expect(page.get_by_role("heading", name="Change history of e2e-long")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(12)
+    expect(page.get_by_text("Ticket 000")).to_be_visible()
+    page.get_by_role("link", name="e2e-long").click()
+    expect(page).to_have_url(re.compile(f"/customers/{customer.id}/$"))
