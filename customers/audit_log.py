@@ -22,7 +22,7 @@ from customers.errors import UserMessage, message_for
 from customers.models import AuditChainHead, AuditEntry
 from customers.services import STATE_ACTIONS, audit_entry_verify
 from customers.tatum import TatumError
-from customers.templatetags.customer_tags import display_value
+from customers.templatetags.customer_tags import display_value, utc_text
 
 Action = AuditEntry.Action
 Outcome = AuditEntry.Outcome
@@ -254,10 +254,6 @@ def page_cursor(params: Any) -> tuple[int | None, int | None]:
 # --- CSV export ----------------------------------------------------------------------------------
 
 
-def _utc_text(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
-
-
 def _changes_text(changes: dict[str, Any]) -> str:
     return "; ".join(
         f"{name}: {display_value(pair[0])} -> {display_value(pair[1])}"
@@ -269,8 +265,8 @@ def _changes_text(changes: dict[str, Any]) -> str:
 
 CSV_COLUMNS: list[tuple[str, Any]] = [
     ("Entry", lambda e: e.pk),
-    ("Started (UTC)", lambda e: _utc_text(e.started_at)),
-    ("Finished (UTC)", lambda e: _utc_text(e.finished_at)),
+    ("Started (UTC)", lambda e: utc_text(e.started_at)),
+    ("Finished (UTC)", lambda e: utc_text(e.finished_at)),
     ("Who", lambda e: e.actor_username),
     ("Action", lambda e: e.get_action_display()),
     ("Customer internal id", lambda e: e.customer_id),

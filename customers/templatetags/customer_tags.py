@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django import template
@@ -29,3 +30,19 @@ def display_value(value: Any) -> str:
     if value is False:
         return "no"
     return str(value)
+
+
+@register.filter
+def utc_iso(moment: datetime | None) -> str:
+    """A moment in ISO 8601, in UTC (for `<time datetime>`)."""
+    return moment.astimezone(UTC).isoformat() if moment else ""
+
+
+@register.filter
+def utc_text(moment: datetime | None) -> str:
+    """A moment as people read it in tables and exports, in UTC, to the second.
+
+    Plain `strftime`: a table of 50 audit entries shows two of these per row, and Django's `date`
+    filter costs several times as much each.
+    """
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else ""

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -16,6 +18,7 @@ from customers.reference import (
     currency_label,
     currency_name,
 )
+from customers.templatetags.customer_tags import utc_iso, utc_text
 
 
 def test_the_currency_list_holds_the_contracts_170_codes_including_the_four_letter_ones() -> None:
@@ -138,3 +141,19 @@ def test_names_are_cached() -> None:
     currency_name("EUR")
 
     assert currency_name.cache_info().hits == 1
+
+
+@pytest.mark.parametrize(
+    "moment,iso,text",
+    [
+        (
+            datetime(2026, 3, 1, 0, 30, 5, 120, tzinfo=ZoneInfo("Europe/Prague")),
+            "2026-02-28T23:30:05.000120+00:00",
+            "2026-02-28 23:30:05",
+        ),
+        (datetime(2026, 7, 4, 12, 0, tzinfo=UTC), "2026-07-04T12:00:00+00:00", "2026-07-04 12:00:00"),
+        (None, "", ""),
+    ],
+)
+def test_moments_are_shown_in_utc_to_the_second_and_in_iso_8601(moment, iso, text):
+    assert (utc_iso(moment), utc_text(moment)) == (iso, text)
