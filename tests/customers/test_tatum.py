@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
 from http.client import RemoteDisconnected
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -1693,3 +1694,56 @@ def test_tatum_client_records_every_call_as_an_api_call_row(
         2,
         "customer.active",
     )
+
+
+# --- The environment --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    tatum._environment_settings.cache_clear()
+    yield monkeypatch
+    tatum._environment_settings.cache_clear()
+
+
+def test_a_proxy_from_the_environment_is_used_unless_no_proxy_names_the_host(fresh_environment) -> None:
+    fresh_environment.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert tatum._environment_settings(BASE)["proxies"]["https"] == "http://proxy.internal:3128"
+
+    tatum._environment_settings.cache_clear()
+    fresh_environment.setenv("NO_PROXY", "tatum.test")
+    assert tatum._environment_settings(BASE)["proxies"] == {}
+
+
+def test_a_ca_bundle_from_the_environment_is_used_to_verify_tatum(fresh_environment) -> None:
+    assert tatum._environment_settings(BASE)["verify"] is True
+    tatum._environment_settings.cache_clear()
+    fresh_environment.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
+    assert tatum._environment_settings(BASE)["verify"] == "/etc/ssl/corporate.pem"
+
+
+def test_credentials_in_a_netrc_file_are_never_sent_to_tatum(
+    fresh_environment,
+    tmp_path: Path,
+    make_client: Callable[..., TatumClient],
+    mocked_responses: responses.RequestsMock,
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine tatum.test login someone password secret\n")
+    netrc.chmod(0o600)
+    fresh_environment.setenv("NETRC", str(netrc))
+    mocked_responses.get(CUSTOMER, json=CUSTOMER_JSON)
+
+    make_client().get_customer(ID)
+
+    sent = mocked_responses.calls[0].request.headers
+    assert "Authorization" not in sent and sent["x-api-key"] == KEY
