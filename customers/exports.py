@@ -188,9 +188,10 @@ def export_estimate() -> ExportEstimate:
     if last is None:
         return ExportEstimate(customers=None, pages=None, credits=None, seconds=None)
     # The last page is the first one that comes back short (empty when the count divides evenly), and
-    # the pages already in flight when it arrives are read too.
+    # the pages read ahead of it are charged too: at most a window less one (see `_ExportRun`).
     pages = last.rows_read // PAGE_SIZE + 1
-    credits = (pages + settings.TATUM_EXPORT_CONCURRENCY - 1) * CREDIT_COSTS["GET"]
+    read_ahead = 2 * max(1, settings.TATUM_EXPORT_CONCURRENCY) - 1
+    credits = (pages + read_ahead) * CREDIT_COSTS["GET"]
     seconds = pages / settings.TATUM_MAX_RPS
     if last.started_at and last.finished_at:
         seconds = max(seconds, (last.finished_at - last.started_at).total_seconds())
@@ -526,7 +527,8 @@ class _ExportRun:
 
     def __post_init__(self) -> None:
         self.concurrency = max(1, int(self.concurrency))
-        # Pages read but not yet written (waiting for an earlier, slower page) count against this too.
+        # Pages read but not yet written (waiting for an earlier, slower page) count against this too;
+        # `export_estimate` counts on the bound.
         self.window = 2 * self.concurrency
         self.export_filter = ExportFilter.from_json(self.job.filters)
         self.temp_path = _partial_file_path(self.job)

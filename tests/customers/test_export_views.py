@@ -296,7 +296,7 @@ def test_the_form_states_the_cost_and_estimates_it_from_the_last_complete_export
 
     assert "1 Tatum credit per page of 50 customers read" in page
     assert "The last complete export read 10,000 customers" in page
-    assert "204 credits" in page, "201 pages, and the 3 further reads in flight when the last page arrives"
+    assert "208 credits" in page, "201 pages, and up to 7 read ahead of the last one (concurrency 4)"
 
 
 # --- Progress ---------------------------------------------------------------------------------------
