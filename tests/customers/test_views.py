@@ -245,11 +245,15 @@ def _history_entries(count: int, customer_id: str = CUSTOMER_ID) -> list[AuditEn
     ]
 
 
-def test_detail_shows_the_ten_newest_changes_and_links_to_all_of_them(support_client, tatum):
+def _detail_page_after_changes(client, tatum, count: int) -> str:
     tatum.get(url(CUSTOMER_PATH), json=customer_json())
     tatum.get(url(ACCOUNTS_PATH), json=[])
-    _history_entries(12)
-    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
+    _history_entries(count)
+    return body(client.get(f"/customers/{CUSTOMER_ID}/"))
+
+
+def test_detail_shows_the_ten_newest_changes_and_links_to_all_of_them(support_client, tatum):
+    page = _detail_page_after_changes(support_client, tatum, 12)
     assert "ticket 011" in page and "ticket 002" in page
     assert "ticket 001" not in page and "ticket 000" not in page
     assert "The 10 newest of 12 are shown." in page
@@ -257,10 +261,7 @@ def test_detail_shows_the_ten_newest_changes_and_links_to_all_of_them(support_cl
 
 
 def test_detail_with_few_changes_shows_them_all_and_no_history_link(support_client, tatum):
-    tatum.get(url(CUSTOMER_PATH), json=customer_json())
-    tatum.get(url(ACCOUNTS_PATH), json=[])
-    _history_entries(10)
-    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
+    page = _detail_page_after_changes(support_client, tatum, 10)
     assert "ticket 000" in page and "ticket 009" in page
     assert "/history/" not in page
 
