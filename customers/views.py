@@ -129,9 +129,12 @@ def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
             if known.customer.id != customer_id:
                 return _redirect_to_internal_id(request, known)
         reading = customer_detail_start(customer_id=customer_id, known=known)
-        # The audit trail is read while Tatum answers.
-        local = _detail_local_context(customer_id)
-        detail = reading.result()
+        try:
+            # The audit trail is read while Tatum answers.
+            local = _detail_local_context(customer_id)
+        finally:
+            # Even if that failed: the calls were made and their records must be stored.
+            detail = reading.result()
     except TatumError as exc:
         return upstream_error_page(request, customer_id, exc)
     if detail.customer.id != customer_id:

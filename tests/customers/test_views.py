@@ -8,6 +8,7 @@ from urllib.parse import quote
 import pytest
 import requests
 import responses
+from django.db import OperationalError
 
 from customers.audit import Actor, audit_entry_record
 from customers.models import ApiCall, AuditEntry
@@ -552,3 +553,21 @@ def test_malformed_ids_in_the_address_are_not_found_and_reach_nothing(support_cl
     response = support_client.get(f"/customers/{quote(bad_id, safe='')}/")
     assert response.status_code == 404
     assert len(tatum.calls) == 0
+
+
+def test_detail_stores_its_call_records_even_when_reading_the_history_fails(
+    support_client, tatum, monkeypatch
+):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+
+    def locked(**kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr("customers.views.customer_history_recent", locked)
+    support_client.raise_request_exception = False
+    assert support_client.get(f"/customers/{CUSTOMER_ID}/").status_code == 500
+    assert sorted(ApiCall.objects.values_list("route", flat=True)) == [
+        "/v3/ledger/account/customer/{id}",
+        "/v3/ledger/customer/{id}",
+    ]
