@@ -10,7 +10,7 @@ from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Permission
 from django.core.signals import request_finished
-from django.db import OperationalError
+from django.db import OperationalError, close_old_connections
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
@@ -137,6 +137,16 @@ def test_credits_spent_today_is_zero_for_no_user(user: Any) -> None:
 # --- Inside a request: stored once the response has gone out ------------------------------------
 
 
+def finish_request() -> None:
+    """Send `request_finished` as the test client does, keeping the test's database connection open
+    (Django's own receiver would close a connection that is inside the test's transaction)."""
+    request_finished.disconnect(close_old_connections)
+    try:
+        request_finished.send(sender=None)
+    finally:
+        request_finished.connect(close_old_connections)
+
+
 def test_a_requests_calls_are_stored_when_its_response_is_finished_and_counted_before(alice: Any) -> None:
     call_at(alice, timezone.now(), 4)
     with acting_as(alice):
@@ -145,7 +155,7 @@ def test_a_requests_calls_are_stored_when_its_response_is_finished_and_counted_b
         record_api_call(RECORD)
         assert ApiCall.objects.count() == 1
         assert credits_spent_today(alice) == 8
-        request_finished.send(sender=None)
+        finish_request()
     stored = ApiCall.objects.filter(method="PUT")
     assert [call.user for call in stored] == [alice, alice]
     assert credits_spent_today(alice) == 8
@@ -179,7 +189,7 @@ def test_a_failed_store_after_the_response_is_logged_call_by_call_not_raised(
         api_calls_defer()
         record_api_call(RECORD)
     monkeypatch.setattr(ApiCall.objects, "bulk_create", refuse)
-    request_finished.send(sender=None)
+    finish_request()
     assert ApiCall.objects.count() == 0
     assert (
         "Unrecorded Tatum call PUT /v3/ledger/customer/{id}/disable -> 403, 2 credits, request req-12345678"
