@@ -128,7 +128,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "dashboard.auth_backends.ModelBackendOneQuery",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
