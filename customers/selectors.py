@@ -22,8 +22,6 @@ from customers.tatum import Account, CallRecord, Customer, TatumError, tatum_cli
 
 T = TypeVar("T")
 ACCOUNTS_PAGE_SIZE = 50
-# A detail page shows the newest changes; the whole history has its own page.
-HISTORY_RECENT = 10
 _INTERNAL_ID = re.compile(r"^[0-9a-f]{24}$")
 # Detail pages read the customer and its accounts at once, so the page costs one round trip: two
 # reads for each of a web process's threads (GUNICORN_THREADS, 8 by default) and room to spare.
@@ -138,22 +136,3 @@ def _accounts_result(future: Future[list[Account]]) -> tuple[list[Account] | Non
 
 def customer_history(*, customer_id: str) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(customer_id=customer_id).select_related("actor")
-
-
-@dataclass(frozen=True)
-class RecentHistory:
-    """The newest entries of a customer's history, and how many there are in all."""
-
-    entries: list[AuditEntry]
-    total: int
-
-    @property
-    def has_older(self) -> bool:
-        return self.total > len(self.entries)
-
-
-def customer_history_recent(*, customer_id: str, limit: int = HISTORY_RECENT) -> RecentHistory:
-    entries = list(customer_history(customer_id=customer_id)[: limit + 1])
-    if len(entries) <= limit:
-        return RecentHistory(entries=entries, total=len(entries))
-    return RecentHistory(entries=entries[:limit], total=customer_history(customer_id=customer_id).count())

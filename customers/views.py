@@ -16,7 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from customers import permissions
 from customers.access import permission_required
 from customers.audit import Actor
-from customers.audit_log import InvalidCursor, entry_page, page_cursor, unsettled_entry_settle
+from customers.audit_log import AuditPage, InvalidCursor, entry_page, page_cursor, unsettled_entry_settle
 from customers.circuit import circuit_is_open
 from customers.errors import UserMessage, message_for
 from customers.forms import (
@@ -34,7 +34,6 @@ from customers.selectors import (
     customer_detail_start,
     customer_get,
     customer_history,
-    customer_history_recent,
     customer_list,
     looks_internal,
 )
@@ -58,6 +57,8 @@ from customers.view_helpers import (
 )
 
 _SMALL_COUNT = re.compile(r"[0-9]{1,6}")
+# A detail page shows the newest changes; the whole history has its own page.
+HISTORY_RECENT = 10
 
 
 def _checked_id(customer_id: str) -> str:
@@ -163,6 +164,11 @@ def customer_history_view(request: HttpRequest, customer_id: str) -> HttpRespons
     return render(request, "customers/customer_history.html", context)
 
 
+def _recent_history(customer_id: str) -> AuditPage:
+    """The newest changes, for the detail page; `/history/` pages through all of them."""
+    return entry_page(customer_history(customer_id=customer_id), size=HISTORY_RECENT)
+
+
 def _unknown_entries(customer_id: str) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(customer_id=customer_id, outcome=AuditEntry.Outcome.UNKNOWN)
 
@@ -189,7 +195,7 @@ def _detail_local_context(customer_id: str) -> dict[str, Any]:
     """What the detail page shows from the dashboard's own database (evaluated here, not in the
     template, so that it can be read while Tatum answers)."""
     return {
-        "history": customer_history_recent(customer_id=customer_id),
+        "history": _recent_history(customer_id),
         "unknown_entries": list(_unknown_entries(customer_id)),
     }
 
@@ -377,7 +383,7 @@ def _state_change_response(
         _flash(request, extra)
         return redirect("customers:customer_detail", customer_id=customer.id)
     context = _status_context(request, customer, active_accounts, timezone.now(), **extra)
-    context["history"] = customer_history_recent(customer_id=customer.id)
+    context["history"] = _recent_history(customer.id)
     context["oob"] = True
     return render(request, "customers/partials/customer_status_response.html", context)
 

@@ -561,10 +561,10 @@ def test_detail_stores_its_call_records_even_when_reading_the_history_fails(
     tatum.get(url(CUSTOMER_PATH), json=customer_json())
     tatum.get(url(ACCOUNTS_PATH), json=[])
 
-    def locked(**kwargs):
+    def locked(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr("customers.views.customer_history_recent", locked)
+    monkeypatch.setattr("customers.views.entry_page", locked)
     support_client.raise_request_exception = False
     assert support_client.get(f"/customers/{CUSTOMER_ID}/").status_code == 500
     assert sorted(ApiCall.objects.values_list("route", flat=True)) == [
