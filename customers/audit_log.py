@@ -190,16 +190,6 @@ class AuditPage:
         return self.entries[-1].pk if self.entries else None
 
 
-def audit_entry_page(
-    filters: AuditFilters, *, after: int | None = None, before: int | None = None, size: int = PAGE_SIZE
-) -> AuditPage:
-    """One page, newest first, by keyset: `after` an entry id for older entries, `before` for newer.
-
-    Keyset paging stays stable while new entries arrive and costs the same on every page.
-    """
-    return entry_page(audit_entry_filter(filters), after=after, before=before, size=size)
-
-
 def entry_page(
     entries: QuerySet[AuditEntry],
     *,
@@ -207,7 +197,11 @@ def entry_page(
     before: int | None = None,
     size: int = PAGE_SIZE,
 ) -> AuditPage:
-    """One page of `entries`, newest first, by keyset (see `audit_entry_page`)."""
+    """One page of `entries`, newest first, by keyset: `after` an entry id for older entries, `before`
+    for newer.
+
+    Keyset paging stays stable while new entries arrive and costs the same on every page.
+    """
     total = entries.count()
     if before is not None:
         newer = list(entries.filter(_newer_than(before)).order_by(*_ORDER_OLDEST_FIRST)[: size + 1])
@@ -221,6 +215,25 @@ def entry_page(
         entries_after, has_previous = entries, False
     older = list(entries_after.order_by(*_ORDER_NEWEST_FIRST)[: size + 1])
     return AuditPage(entries=older[:size], total=total, has_previous=has_previous, has_next=len(older) > size)
+
+
+@dataclass(frozen=True)
+class RequestedPage:
+    """The page a link asks for, or the newest one when the link names no entry."""
+
+    page: AuditPage
+    after: int | None
+    before: int | None
+    cursor_invalid: bool
+
+
+def entry_page_requested(entries: QuerySet[AuditEntry], params: Any) -> RequestedPage:
+    """The page of `entries` that the query string's `after`/`before` names (see `page_cursor`)."""
+    try:
+        after, before = page_cursor(params)
+        return RequestedPage(entry_page(entries, after=after, before=before), after, before, False)
+    except InvalidCursor:
+        return RequestedPage(entry_page(entries), None, None, True)
 
 
 def _cursor_started_at(entry_id: int) -> datetime:

@@ -25,11 +25,10 @@ from customers.audit_log import (
     PENDING_GRACE,
     AuditFilters,
     AuditLogFilterForm,
-    InvalidCursor,
     actor_username_suggestions,
-    audit_entry_page,
+    audit_entry_filter,
     audit_log_export,
-    page_cursor,
+    entry_page_requested,
     unsettled_entry_list,
     unsettled_entry_settle,
 )
@@ -82,20 +81,14 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 
 def _page_context(request: HttpRequest, filters: AuditFilters) -> dict[str, Any]:
-    cursor_invalid = False
-    try:
-        after, before = page_cursor(request.GET)
-        page = audit_entry_page(filters, after=after, before=before)
-    except InvalidCursor:
-        after = before = None
-        cursor_invalid = True
-        page = audit_entry_page(filters)
+    requested = entry_page_requested(audit_entry_filter(filters), request.GET)
+    page = requested.page
     return {
-        "cursor_invalid": cursor_invalid,
+        "cursor_invalid": requested.cursor_invalid,
         "filters": filters,
         "page": page,
         "filter_query": filters.query_string(),
-        "current_query": filters.query_string(after=after, before=before),
+        "current_query": filters.query_string(after=requested.after, before=requested.before),
         "next_query": filters.query_string(after=page.oldest_id),
         "previous_query": filters.query_string(before=page.newest_id),
     }

@@ -16,7 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from customers import permissions
 from customers.access import permission_required
 from customers.audit import Actor
-from customers.audit_log import AuditPage, InvalidCursor, entry_page, page_cursor, unsettled_entry_settle
+from customers.audit_log import AuditPage, entry_page, entry_page_requested, unsettled_entry_settle
 from customers.circuit import circuit_is_open
 from customers.errors import UserMessage, message_for
 from customers.forms import (
@@ -149,17 +149,13 @@ def customer_history_view(request: HttpRequest, customer_id: str) -> HttpRespons
     """Every change recorded for a customer, 50 to a page: the audit trail only, so no Tatum call."""
     customer_id = _checked_id(customer_id)
     entries = customer_history(customer_id=customer_id)
-    try:
-        after, before = page_cursor(request.GET)
-        page, cursor_invalid = entry_page(entries, after=after, before=before), False
-    except InvalidCursor:
-        page, cursor_invalid = entry_page(entries), True
-    newest = page.entries[0] if page.entries else entries.first()
+    requested = entry_page_requested(entries, request.GET)
+    newest = requested.page.entries[0] if requested.page.entries else entries.first()
     context = {
         "customer_id": customer_id,
         "customer_name": (newest and newest.customer_external_id) or customer_id,
-        "page": page,
-        "cursor_invalid": cursor_invalid,
+        "page": requested.page,
+        "cursor_invalid": requested.cursor_invalid,
     }
     return render(request, "customers/customer_history.html", context)
 
@@ -369,11 +365,7 @@ def _state_notice(action: str, already: bool) -> str:
 
 
 def _latest_open_entry(customer_id: str) -> AuditEntry | None:
-    return (
-        AuditEntry.objects.filter(customer_id=customer_id, outcome=AuditEntry.Outcome.UNKNOWN)
-        .order_by("-started_at")
-        .first()
-    )
+    return _unknown_entries(customer_id).order_by("-started_at").first()
 
 
 def _state_change_response(
