@@ -310,6 +310,19 @@ def _edit_form(support_client, tatum, **current):
     return response.context["form"].initial["fingerprint"]
 
 
+def _save_edit(support_client, fingerprint, **fields):
+    """Post the edit form: the customer as `customer_json()` holds it, with `fields` changed."""
+    form = {
+        "external_id": "cust-001",
+        "accounting_currency": "EUR",
+        "customer_country": "DE",
+        "provider_country": "CZ",
+        "fingerprint": fingerprint,
+        **fields,
+    }
+    return support_client.post(f"/customers/{CUSTOMER_ID}/edit/", form)
+
+
 def test_edit_dropdowns_hold_exactly_the_published_lists(support_client, tatum):
     _edit_form(support_client, tatum)
     form = support_client.get(f"/customers/{CUSTOMER_ID}/edit/").context["form"]
@@ -324,16 +337,7 @@ def test_saving_sends_only_the_external_id_and_changed_fields_and_costs_two_call
     fingerprint = _edit_form(support_client, tatum)
     tatum.put(url(CUSTOMER_PATH), json=customer_json(customerCountry="FR"))
     ApiCall.objects.all().delete()
-    response = support_client.post(
-        f"/customers/{CUSTOMER_ID}/edit/",
-        {
-            "external_id": "cust-001",
-            "accounting_currency": "EUR",
-            "customer_country": "FR",
-            "provider_country": "CZ",
-            "fingerprint": fingerprint,
-        },
-    )
+    response = _save_edit(support_client, fingerprint, customer_country="FR")
     assert response.status_code == 302
     put = [c for c in tatum.calls if c.request.method == "PUT"][0]
     assert json.loads(put.request.body) == {"externalId": "cust-001", "customerCountry": "FR"}
@@ -345,16 +349,7 @@ def test_saving_sends_only_the_external_id_and_changed_fields_and_costs_two_call
 def test_a_conflicting_edit_writes_nothing_and_shows_theirs_against_yours(support_client, tatum):
     fingerprint = _edit_form(support_client, tatum)
     tatum.replace(responses.GET, url(CUSTOMER_PATH), json=customer_json(customerCountry="AT"))
-    response = support_client.post(
-        f"/customers/{CUSTOMER_ID}/edit/",
-        {
-            "external_id": "cust-001",
-            "accounting_currency": "EUR",
-            "customer_country": "FR",
-            "provider_country": "CZ",
-            "fingerprint": fingerprint,
-        },
-    )
+    response = _save_edit(support_client, fingerprint, customer_country="FR")
     page = body(response)
     assert response.status_code == 409
     assert "Someone else changed this customer" in page
@@ -382,16 +377,7 @@ def test_tatum_validation_errors_appear_beside_the_matching_field(support_client
             ],
         },
     )
-    response = support_client.post(
-        f"/customers/{CUSTOMER_ID}/edit/",
-        {
-            "external_id": "dup",
-            "accounting_currency": "EUR",
-            "customer_country": "DE",
-            "provider_country": "CZ",
-            "fingerprint": fingerprint,
-        },
-    )
+    response = _save_edit(support_client, fingerprint, external_id="dup")
     assert response.context["form"].errors["external_id"] == [
         "Tatum: externalId is already used by another customer"
     ]
@@ -401,15 +387,8 @@ def test_tatum_validation_errors_appear_beside_the_matching_field(support_client
 
 def test_invalid_input_is_refused_before_anything_is_written(support_client, tatum):
     fingerprint = _edit_form(support_client, tatum)
-    response = support_client.post(
-        f"/customers/{CUSTOMER_ID}/edit/",
-        {
-            "external_id": "x" * 101,
-            "accounting_currency": "XXX",
-            "customer_country": "AQ",
-            "provider_country": "CZ",
-            "fingerprint": fingerprint,
-        },
+    response = _save_edit(
+        support_client, fingerprint, external_id="x" * 101, accounting_currency="XXX", customer_country="AQ"
     )
     assert response.status_code == 400
     assert set(response.context["form"].errors) == {"external_id", "accounting_currency", "customer_country"}
