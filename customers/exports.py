@@ -182,16 +182,21 @@ class ExportEstimate:
         return duration_text(self.seconds)
 
 
+def read_window(concurrency: int) -> int:
+    """How many pages an export may have read and not yet written: those in flight, and those that
+    arrived early and wait for an earlier, slower page."""
+    return 2 * max(1, int(concurrency))
+
+
 def export_estimate() -> ExportEstimate:
     """Cost and duration of reading the whole ledger, judged by the last export that read all of it."""
     last = ExportJob.objects.filter(status=Status.SUCCEEDED).order_by("-finished_at", "-id").first()
     if last is None:
         return ExportEstimate(customers=None, pages=None, credits=None, seconds=None)
     # The last page is the first one that comes back short (empty when the count divides evenly), and
-    # the pages read ahead of it are charged too: at most a window less one (see `_ExportRun`).
+    # the pages read ahead of it are charged too: at most a window less one (`read_window`).
     pages = last.rows_read // PAGE_SIZE + 1
-    read_ahead = 2 * max(1, settings.TATUM_EXPORT_CONCURRENCY) - 1
-    credits = (pages + read_ahead) * CREDIT_COSTS["GET"]
+    credits = (pages + read_window(settings.TATUM_EXPORT_CONCURRENCY) - 1) * CREDIT_COSTS["GET"]
     seconds = pages / settings.TATUM_MAX_RPS
     if last.started_at and last.finished_at:
         seconds = max(seconds, (last.finished_at - last.started_at).total_seconds())
@@ -527,9 +532,7 @@ class _ExportRun:
 
     def __post_init__(self) -> None:
         self.concurrency = max(1, int(self.concurrency))
-        # Pages read but not yet written (waiting for an earlier, slower page) count against this too;
-        # `export_estimate` counts on the bound.
-        self.window = 2 * self.concurrency
+        self.window = read_window(self.concurrency)
         self.export_filter = ExportFilter.from_json(self.job.filters)
         self.temp_path = _partial_file_path(self.job)
 
