@@ -6,9 +6,9 @@ import calendar
 import hashlib
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 
+from dashboard.db import counter_add
 from sandbox.models import CreditUsage
 
 # Tatum's price list for the endpoints the sandbox serves: 1 credit per read, 2 per write.
@@ -38,16 +38,12 @@ def today_utc() -> date:
 def credits_charge(*, api_key: str, method: str, day: date | None = None) -> int:
     """Adds the cost of one call to the key's total for the day; returns the cost."""
     cost = CREDIT_COSTS.get(method, 1)
-    digest, day = key_digest(api_key), day or today_utc()
-    rows = CreditUsage.objects.filter(key_digest=digest, day=day)
-    if rows.update(credits=F("credits") + cost):
-        return cost
-    try:
-        with transaction.atomic():
-            CreditUsage.objects.create(key_digest=digest, day=day, credits=cost)
-    except IntegrityError:
-        # Another request made today's row first.
-        rows.update(credits=F("credits") + cost)
+    counter_add(
+        CreditUsage,
+        keys={"key_digest": key_digest(api_key), "day": day or today_utc()},
+        field="credits",
+        amount=cost,
+    )
     return cost
 
 

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from customers.models import CreditTally
+from dashboard.db import counter_add
+from sandbox.models import CreditUsage
+
+pytestmark = pytest.mark.django_db
+
+DAY = datetime.date(2026, 3, 1)
+
+
+def test_counter_add_creates_the_row_then_adds_to_it() -> None:
+    counter_add(CreditUsage, keys={"key_digest": "a" * 64, "day": DAY}, field="credits", amount=2)
+    counter_add(CreditUsage, keys={"key_digest": "a" * 64, "day": DAY}, field="credits", amount=5)
+
+    assert list(CreditUsage.objects.values_list("key_digest", "day", "credits")) == [("a" * 64, DAY, 7)]
+
+
+def test_counter_add_keeps_one_row_per_key() -> None:
+    counter_add(CreditUsage, keys={"key_digest": "a" * 64, "day": DAY}, field="credits", amount=1)
+    counter_add(CreditUsage, keys={"key_digest": "b" * 64, "day": DAY}, field="credits", amount=2)
+    counter_add(
+        CreditUsage,
+        keys={"key_digest": "a" * 64, "day": DAY + datetime.timedelta(days=1)},
+        field="credits",
+        amount=3,
+    )
+
+    assert sorted(CreditUsage.objects.values_list("key_digest", "day", "credits")) == [
+        ("a" * 64, DAY, 1),
+        ("a" * 64, DAY + datetime.timedelta(days=1), 3),
+        ("b" * 64, DAY, 2),
+    ]
+
+
+def test_counter_add_takes_a_foreign_key_by_its_id() -> None:
+    user = get_user_model().objects.create_user("carol", "carol@example.com", "pw-carol-123")
+    counter_add(CreditTally, keys={"user": user.pk, "day": DAY}, field="credits", amount=4)
+    counter_add(CreditTally, keys={"user": user.pk, "day": DAY}, field="credits", amount=1)
+
+    assert CreditTally.objects.get(user=user, day=DAY).credits == 5
