@@ -14,6 +14,7 @@ from django.db import OperationalError, close_old_connections
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
+import customers.apicalls
 from customers.apicalls import (
     api_calls_defer,
     api_calls_flush,
@@ -232,7 +233,7 @@ def test_a_failed_tally_stores_no_call_either(alice: Any, monkeypatch: pytest.Mo
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(CreditTally.objects, "create", refuse)
+    monkeypatch.setattr(customers.apicalls, "counter_add", refuse)
     with pytest.raises(OperationalError):
         call_at(alice, timezone.now(), 2)
     assert ApiCall.objects.count() == 0
