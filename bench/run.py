@@ -45,6 +45,10 @@ KEY = "bench-sandbox-key"
 USER, PASSWORD = "bench", "bench-password-0123456789"
 
 
+# The dashboard runs as deployed (gunicorn.conf.py's defaults: 2 processes of 16 threads).
+DASHBOARD_WORKERS, DASHBOARD_THREADS = 2, 16
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -372,9 +376,13 @@ def run_at_latency(
     users: int,
 ):
     sandbox_port, dashboard_port = free_port(), free_port()
-    with gunicorn(base_env(sandbox_db, latency_ms), sandbox_port, workers=1, threads=32) as sandbox_url:
+    # The sandbox stands in for Tatum, a service elsewhere: it logs no requests here and its process is
+    # not recycled in the middle of a run (a restart would stall every page for a second).
+    sandbox_env = {**base_env(sandbox_db, latency_ms), "GUNICORN_ACCESS_LOG": ""}
+    sandbox_env["GUNICORN_MAX_REQUESTS"] = "0"
+    with gunicorn(sandbox_env, sandbox_port, workers=1, threads=32) as sandbox_url:
         dashboard_env = {**base_env(dashboard_db, latency_ms), "TATUM_API_URL": f"{sandbox_url}/sandbox"}
-        with gunicorn(dashboard_env, dashboard_port, workers=2, threads=8) as dashboard_url:
+        with gunicorn(dashboard_env, dashboard_port, DASHBOARD_WORKERS, DASHBOARD_THREADS) as dashboard_url:
             figures = page_figures(dashboard_url, f"{sandbox_url}/sandbox", dashboard_db, samples)
             load = (
                 load_figure(dashboard_url, f"{sandbox_url}/sandbox", users, load_seconds)
@@ -402,7 +410,8 @@ def main() -> None:
     args = parser.parse_args()
 
     lines = [
-        f"Benchmark {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {os.cpu_count()} cores, gunicorn gthread 2x8"
+        f"Benchmark {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {os.cpu_count()} cores, dashboard on gunicorn "
+        f"gthread, {DASHBOARD_WORKERS} processes x {DASHBOARD_THREADS} threads"
     ]
     with tempfile.TemporaryDirectory() as tmp:
         dashboard_db, sandbox_db = Path(tmp) / "dashboard.sqlite3", Path(tmp) / "sandbox.sqlite3"

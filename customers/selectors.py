@@ -24,8 +24,9 @@ T = TypeVar("T")
 ACCOUNTS_PAGE_SIZE = 50
 _INTERNAL_ID = re.compile(r"^[0-9a-f]{24}$")
 # Detail pages read the customer and its accounts at once, so the page costs one round trip: two
-# reads for each of a web process's threads (GUNICORN_THREADS, 8 by default) and room to spare.
-_detail_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="detail-read")
+# reads for each of a web process's threads (GUNICORN_THREADS, 16 by default), up to 32 threads.
+# Threads are started only as pages need them.
+_detail_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="detail-read")
 
 
 @dataclass(frozen=True)
