@@ -200,9 +200,13 @@ def timed(call: Callable[[], int], expect: tuple[int, ...] = (200,)) -> float:
 @dataclass
 class PageFigure:
     action: str
-    page_ms: float
+    page_samples: list[float]
     upstream_ms: float
     calls: float
+
+    @property
+    def page_ms(self) -> float:
+        return statistics.median(self.page_samples)
 
     @property
     def ratio(self) -> float:
@@ -267,25 +271,26 @@ def page_figures(dashboard: str, sandbox: str, db_path: Path, samples: int) -> l
     figures = []
     for action, page_call, raw_call, expect in cases:
         before = apicall_count(db_path)
-        page_ms, upstream_ms = interleaved_medians(
+        page_samples, upstream_samples = interleaved_samples(
             samples,
             lambda page_call=page_call, expect=expect: timed(page_call, expect),
             lambda raw_call=raw_call: timed(raw_call, (200, 204)),
         )
-        time.sleep(0.2)  # the last page's call records are stored just after its response
+        # The last page's call records are stored just after its response (CALL_RECORD_BATCH_MS).
+        time.sleep(0.5)
         calls = (apicall_count(db_path) - before) / (samples + 1)
-        figures.append(PageFigure(action, page_ms, upstream_ms, calls))
+        figures.append(PageFigure(action, page_samples, statistics.median(upstream_samples), calls))
     return figures
 
 
-def interleaved_medians(
+def interleaved_samples(
     samples: int, page: Callable[[], float], raw: Callable[[], float]
-) -> tuple[float, float]:
-    """Medians of a page and its raw upstream call, taken in turns so that drift (other load on the
+) -> tuple[list[float], list[float]]:
+    """Times of a page and of its raw upstream call, taken in turns so that drift (other load on the
     machine, a warming cache) weighs on both alike."""
     page(), raw()  # warm-up: connections, caches
     pairs = [(page(), raw()) for _ in range(samples)]
-    return statistics.median(p for p, _ in pairs), statistics.median(r for _, r in pairs)
+    return [p for p, _ in pairs], [r for _, r in pairs]
 
 
 # --- Load ----------------------------------------------------------------------------------------
@@ -347,6 +352,31 @@ def load_figure(dashboard: str, sandbox: str, users: int, seconds: float) -> Loa
     ordered = sorted(latencies)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
     return LoadFigure(users, elapsed, len(latencies), errors[0], statistics.median(ordered), p95)
+
+
+# --- Goals ---------------------------------------------------------------------------------------
+
+PAGE_GOAL, P95_GOAL = 1.10, 3.0
+
+
+def goal_lines(figures: list[PageFigure], load: LoadFigure) -> list[str]:
+    """Each goal at 50 ms, with the figures it is judged on and whether it is met."""
+    by_action = {f.action: f for f in figures}
+    pages = [by_action["list (50 rows)"], by_action["detail"]]
+    single_user = statistics.median([t for f in pages for t in f.page_samples])
+    lines = ["Goals"]
+    for figure in pages:
+        verdict = "met" if figure.ratio <= PAGE_GOAL else "NOT met"
+        goal = f"goal <= {PAGE_GOAL:.2f}x"
+        lines.append(f"  {figure.action:<16} {figure.ratio:.2f}x the raw call ({goal}): {verdict}")
+    limit = P95_GOAL * single_user
+    verdict = "met" if load.errors == 0 and load.p95 <= limit else "NOT met"
+    lines.append(
+        f"  load             {load.errors} errors, p95 {load.p95:.1f} ms (goal 0 errors and p95 <= "
+        f"{P95_GOAL:.0f} x {single_user:.1f} ms, the single-user median of list and detail, "
+        f"= {limit:.1f} ms): {verdict}"
+    )
+    return lines
 
 
 # --- Orchestration ---------------------------------------------------------------------------------
@@ -437,6 +467,8 @@ def main() -> None:
                     f"latency {latency} ms",
                     f"requests/s {load.rps:.1f}   p50 {load.p50:.1f} ms   p95 {load.p95:.1f} ms   "
                     f"errors {load.errors} of {load.requests}",
+                    "",
+                    *goal_lines(figures, load),
                 ]
     if not args.skip_export:
         lines += ["", "Export (bench/export_bench.py)", export_figures()]

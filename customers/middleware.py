@@ -10,8 +10,9 @@ from customers.apicalls import api_calls_defer
 class ApiCallRecordingMiddleware:
     """Stores the request's Tatum call records after its response has been sent, not before.
 
-    The rows are written by `api_calls_flush` on `request_finished`, which the server sends once the
-    response is out; the credits shown on the page already count them.
+    `api_calls_flush` runs on `request_finished`, which the server sends once the response is out: it
+    writes the rows, or hands them to the process's batching writer (`CALL_RECORD_BATCH_MS`). The
+    credits shown on the page already count them.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
