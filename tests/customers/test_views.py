@@ -50,6 +50,20 @@ def test_list_shows_states_in_words_names_and_compliance_gaps(support_client, ta
     assert f'data-copy="{CUSTOMER_ID}"' in page
 
 
+def test_list_escapes_every_value_tatum_sends_exactly_once(support_client, tatum):
+    hostile = """<img src=x onerror=alert(1)>&"'"""
+    escaped = "&lt;img src=x onerror=alert(1)&gt;&amp;&quot;&#x27;"
+    tatum.get(url("/v3/ledger/customer"), json=[customer_json(id=hostile, externalId=hostile)])
+    page = body(support_client.get("/customers/"))
+    assert "<img src=x" not in page
+    assert f"<code>{escaped}</code>" in page
+    assert f'data-copy="{escaped}"' in page and f'aria-label="Copy internal id {escaped}"' in page
+    assert f">{escaped}</a>" in page
+    link = quote(hostile, safe="").replace("&", "&amp;")
+    assert f'href="/customers/{link}/"' in page
+    assert "&amp;amp;" not in page and "&amp;lt;" not in page  # not escaped twice
+
+
 def test_list_reads_the_requested_page_with_one_call_and_links_to_the_next(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json(id=f"{i:024x}") for i in range(10)])
     response = support_client.get("/customers/?size=10&page=3")
