@@ -24,7 +24,7 @@ from django.utils import timezone
 from customers.circuit import circuit_record
 from customers.models import ApiCall, CreditTally
 from dashboard.context import current_actor, request_id_to_store
-from dashboard.db import counter_add
+from dashboard.db import counter_add, counter_value
 
 if TYPE_CHECKING:
     from customers.tatum import CallRecord
@@ -218,6 +218,6 @@ def credits_spent_today(user: Any) -> int:
     """Credits the user's Tatum calls have cost since local midnight, including this request's."""
     if user is None or not getattr(user, "is_authenticated", False):
         return 0
-    stored = CreditTally.objects.filter(user=user, day=timezone.localdate()).values_list("credits", flat=True)
+    stored = counter_value(CreditTally, keys={"user": user.pk, "day": timezone.localdate()}, field="credits")
     pending = _pending_calls.get() or []
-    return (stored.first() or 0) + sum(call.credits for call in pending if call.user_id == user.pk)
+    return stored + sum(call.credits for call in pending if call.user_id == user.pk)

@@ -76,3 +76,44 @@ def test_a_role_taken_away_is_gone_on_the_next_request() -> None:
     assert fresh(user).has_perm(permissions.CHANGE_CUSTOMER_STATE)
     user.groups.remove(Group.objects.get(name="Support"))
     assert not fresh(user).has_perm(permissions.CHANGE_CUSTOMER_STATE)
+
+
+# --- Loading the signed-in user -------------------------------------------------------------------
+
+
+def field_values(user: Any) -> dict[str, Any]:
+    return {field.attname: getattr(user, field.attname) for field in user._meta.concrete_fields}
+
+
+@pytest.mark.parametrize("role", [*ROLES, "superuser", None])
+def test_the_signed_in_user_is_loaded_with_every_field_as_djangos_backend_loads_it(role: str | None) -> None:
+    user = make_user(role)
+    loaded = ModelBackendOneQuery().get_user(user.pk)
+    assert type(loaded) is type(user)
+    assert field_values(loaded) == field_values(ModelBackend().get_user(user.pk))
+    assert loaded._state.adding is False and loaded._state.db == "default"
+
+
+def test_an_inactive_or_unknown_user_is_not_loaded() -> None:
+    assert ModelBackendOneQuery().get_user(inactive_user().pk) is None
+    assert ModelBackendOneQuery().get_user(987654) is None
+
+
+def test_a_loaded_user_saves_as_an_update_of_its_row() -> None:
+    user = make_user("Support")
+    loaded = ModelBackendOneQuery().get_user(user.pk)
+    loaded.first_name = "Renamed"
+    loaded.save()
+    assert get_user_model().objects.count() == 1
+    assert fresh(user).first_name == "Renamed"
+
+
+def test_loading_the_user_and_checking_every_permission_costs_two_queries(
+    django_assert_num_queries: Any,
+) -> None:
+    pk = direct_and_group_user().pk
+    with django_assert_num_queries(2):
+        user = ModelBackendOneQuery().get_user(pk)
+        assert user.has_perm(permissions.VIEW_CUSTOMERS)
+        assert user.has_perm(permissions.VIEW_AUDIT_LOG)
+        assert not user.has_perm(permissions.EXPORT_CUSTOMERS)

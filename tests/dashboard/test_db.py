@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from customers.models import CreditTally
-from dashboard.db import counter_add
+from dashboard.db import counter_add, counter_value
 from sandbox.models import CreditUsage
 
 pytestmark = pytest.mark.django_db
@@ -44,3 +44,23 @@ def test_counter_add_takes_a_foreign_key_by_its_id() -> None:
     counter_add(CreditTally, keys={"user": user.pk, "day": DAY}, field="credits", amount=1)
 
     assert CreditTally.objects.get(user=user, day=DAY).credits == 5
+
+
+def test_counter_value_reads_the_row_the_keys_name_or_zero() -> None:
+    user = get_user_model().objects.create_user("dave", "dave@example.com", "pw-dave-123")
+    counter_add(CreditTally, keys={"user": user.pk, "day": DAY}, field="credits", amount=6)
+    counter_add(
+        CreditTally,
+        keys={"user": user.pk, "day": DAY + datetime.timedelta(days=1)},
+        field="credits",
+        amount=1,
+    )
+
+    assert counter_value(CreditTally, keys={"user": user.pk, "day": DAY}, field="credits") == 6
+    assert (
+        counter_value(
+            CreditTally, keys={"user": user.pk, "day": DAY - datetime.timedelta(days=1)}, field="credits"
+        )
+        == 0
+    )
+    assert counter_value(CreditTally, keys={"user": user.pk + 1, "day": DAY}, field="credits") == 0
