@@ -368,7 +368,7 @@ def goal_lines(figures: list[PageFigure], load: LoadFigure) -> list[str]:
     for figure in pages:
         verdict = "met" if figure.ratio <= PAGE_GOAL else "NOT met"
         goal = f"goal <= {PAGE_GOAL:.2f}x"
-        lines.append(f"  {figure.action:<16} {figure.ratio:.2f}x the raw call ({goal}): {verdict}")
+        lines.append(f"  {figure.action:<16} {figure.ratio:.3f}x the raw call ({goal}): {verdict}")
     limit = P95_GOAL * single_user
     verdict = "met" if load.errors == 0 and load.p95 <= limit else "NOT met"
     lines.append(
