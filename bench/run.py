@@ -203,6 +203,7 @@ class PageFigure:
     page_samples: list[float]
     upstream_ms: float
     calls: float
+    both_calls_ms: float | None = None
 
     @property
     def page_ms(self) -> float:
@@ -280,7 +281,25 @@ def page_figures(dashboard: str, sandbox: str, db_path: Path, samples: int) -> l
         time.sleep(0.5)
         calls = (apicall_count(db_path) - before) / (samples + 1)
         figures.append(PageFigure(action, page_samples, statistics.median(upstream_samples), calls))
+    figures[1].both_calls_ms = both_detail_calls_ms(sandbox, cid, samples)
     return figures
+
+
+def both_detail_calls_ms(sandbox: str, cid: str, samples: int) -> float:
+    """Median time of the detail page's two upstream calls made at once, as the page makes them (the
+    customer, and its accounts on a second connection): the floor of that page, above one call."""
+    first, second = Connection(sandbox, {"x-api-key": KEY}), Connection(sandbox, {"x-api-key": KEY})
+    accounts = f"/v3/ledger/account/customer/{cid}?pageSize=50&offset=0"
+
+    def both() -> int:
+        other = threading.Thread(target=second.request, args=("GET", accounts))
+        other.start()
+        status = first.request("GET", f"/v3/ledger/customer/{cid}")
+        other.join()
+        return status
+
+    both()
+    return statistics.median(timed(both) for _ in range(samples))
 
 
 def interleaved_samples(
@@ -460,6 +479,12 @@ def main() -> None:
                 f"{f.action:<16}{f.page_ms:>9.1f}{f.upstream_ms:>10.1f}{f.ratio:>8.2f}{f.calls:>7.1f}"
                 for f in figures
             ]
+            detail = figures[1]
+            if detail.both_calls_ms:
+                lines.append(
+                    f"(detail's two calls made at once, raw: {detail.both_calls_ms:.1f} ms; "
+                    f"the page is {detail.page_ms / detail.both_calls_ms:.2f}x that)"
+                )
             if load:
                 lines += [
                     "",
