@@ -11,6 +11,8 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router
 
+from dashboard.db import instance_by_pk
+
 
 class ModelBackendOneQuery(ModelBackend):
     """Django's `ModelBackend`, with the two reads every page makes written as plain SQL.
@@ -22,23 +24,8 @@ class ModelBackendOneQuery(ModelBackend):
     """
 
     def get_user(self, user_id: Any) -> Any:
-        UserModel = get_user_model()
-        alias = router.db_for_read(UserModel)
-        sql, attnames, converters = _user_select(alias)
-        pk = UserModel._meta.pk.to_python(user_id)
-        connection = connections[alias]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [pk])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        values = []
-        for value, (col, field_converters) in zip(row, converters, strict=True):
-            for convert in field_converters:
-                value = convert(value, col, connection)
-            values.append(value)
-        user = UserModel.from_db(alias, attnames, values)
-        return user if self.user_can_authenticate(user) else None
+        user = instance_by_pk(get_user_model(), user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None
 
     def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
@@ -53,23 +40,6 @@ class ModelBackendOneQuery(ModelBackend):
                 names = cursor.fetchall()
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in names}
         return user_obj._perm_cache
-
-
-@lru_cache
-def _user_select(alias: str) -> tuple[str, list[str], list[tuple[Any, list[Any]]]]:
-    """The statement, the attribute names of its columns, and each column's converters (what the ORM
-    applies to a value read from this database: on SQLite, text to an aware datetime)."""
-    meta = get_user_model()._meta
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    fields = meta.concrete_fields
-    columns = ", ".join(quote(field.column) for field in fields)
-    sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s"
-    cols = [field.get_col(meta.db_table) for field in fields]
-    converters = [
-        (col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)) for col in cols
-    ]
-    return sql, [field.attname for field in fields], converters
 
 
 def _permission_names(alias: str) -> str:

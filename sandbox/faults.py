@@ -29,6 +29,7 @@ from django.db import connections
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 
+from dashboard.db import instance_by_pk
 from sandbox import responses
 from sandbox.connection import drop_connection
 from sandbox.models import FaultPlan
@@ -119,8 +120,8 @@ class Fault:
 def fault_for_request(rng: random.Random | None = None) -> Fault | None:
     """Decides whether this call fails, consuming one queued fault if there is one."""
     rng = rng or _rng
-    plan = FaultPlan.objects.filter(pk=FaultPlan.SINGLETON_PK).first()
-    config = _effective(plan)
+    # Read on every call (another process may change the plan), so as one plain statement.
+    config = _effective(instance_by_pk(FaultPlan, FaultPlan.SINGLETON_PK))
     kind = _take_queued(config, rng) or pick_fault(config, rng)
     return Fault(kind, config) if kind else None
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from customers.models import CreditTally
-from dashboard.db import counter_add, counter_value
+from dashboard.db import counter_add, counter_value, instance_by_pk
 from sandbox.models import CreditUsage
 
 pytestmark = pytest.mark.django_db
@@ -64,3 +65,24 @@ def test_counter_value_reads_the_row_the_keys_name_or_zero() -> None:
         == 0
     )
     assert counter_value(CreditTally, keys={"user": user.pk + 1, "day": DAY}, field="credits") == 0
+
+
+def field_values(instance: Any) -> dict[str, Any]:
+    return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+
+
+def test_instance_by_pk_reads_every_field_as_the_orm_does() -> None:
+    from sandbox.models import FaultPlan
+
+    FaultPlan.objects.create(pk=1, rate=0.25, kinds="500,timeout", next_count=3, timeout_seconds=None)
+    loaded = instance_by_pk(FaultPlan, 1)
+    assert field_values(loaded) == field_values(FaultPlan.objects.get(pk=1))
+    assert loaded.updated_at.tzinfo is not None  # converted to an aware datetime, as the ORM does
+    assert loaded._state.adding is False
+
+
+def test_instance_by_pk_is_none_for_a_missing_row() -> None:
+    from sandbox.models import FaultPlan
+
+    assert instance_by_pk(FaultPlan, 1) is None
+    assert instance_by_pk(get_user_model(), 424242) is None
