@@ -6,19 +6,20 @@ import contextvars
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from customers.apicalls import record_api_call
 from customers.models import AuditEntry
-from customers.tatum import Account, CallRecord, Customer, TatumError, tatum_client
+from customers.tatum import Account, CallRecord, Customer, TatumClient, TatumError, tatum_client
 
 T = TypeVar("T")
 ACCOUNTS_PAGE_SIZE = 50
@@ -71,6 +72,11 @@ def customer_list(*, page_size: int, page: int) -> list[Customer]:
     return tatum_client().list_customers(page_size=page_size, page=page)
 
 
+def customer_list_start(*, page_size: int, page: int) -> BackgroundRead[list[Customer]]:
+    """Start reading what `customer_list` returns on a worker thread; `.result()` collects it."""
+    return BackgroundRead(lambda client: client.list_customers(page_size=page_size, page=page))
+
+
 def customer_get(*, customer_id: str) -> CustomerSnapshot:
     return _snapshot(tatum_client().get_customer(customer_id))
 
@@ -94,30 +100,64 @@ def customer_detail_start(*, customer_id: str, known: CustomerSnapshot | None = 
     return CustomerDetailRead(customer_id, known)
 
 
-class CustomerDetailRead:
-    """The reads of one detail page in flight on worker threads.
+class BackgroundRead(Generic[T]):
+    """One Tatum read, started at once on a worker thread, leaving the calling thread free for local
+    work while Tatum answers.
 
-    The worker threads only collect their call records; `result()` stores them from the calling thread,
-    so the rows land in the request's own database connection (and transaction).
+    The worker only collects its call records; `result()` stores them from the calling thread, so the
+    rows land in the request's own database connection (and transaction), even when the read failed.
     """
 
-    def __init__(self, customer_id: str, known: CustomerSnapshot | None) -> None:
+    def __init__(self, read: Callable[[TatumClient], T]) -> None:
         self._calls: list[CallRecord] = []
+        self._started = threading.Event()
         client = tatum_client(on_call=self._calls.append)
+
+        def run() -> T:
+            self._started.set()
+            return read(client)
+
+        self._future = _in_background(run)
+
+    def wait_until_started(self, timeout: float = 1.0) -> None:
+        """Wait until the worker has taken the read up. Work on this thread starts after that: the
+        worker needs the interpreter for a moment to send the request, and would otherwise wait until
+        this thread's work is done."""
+        self._started.wait(timeout)
+
+    def result(self) -> T:
+        try:
+            return self._future.result()
+        finally:
+            for record in self._calls:
+                record_api_call(record)
+
+
+class CustomerDetailRead:
+    """The reads of one detail page in flight on worker threads: the customer (unless known) and its
+    accounts; see `BackgroundRead`."""
+
+    def __init__(self, customer_id: str, known: CustomerSnapshot | None) -> None:
         self._known = known
-        self._accounts = _in_background(
-            partial(client.list_customer_accounts, customer_id, page_size=ACCOUNTS_PAGE_SIZE, page=0)
+        self._accounts = BackgroundRead(
+            partial(_list_accounts, customer_id=customer_id, page_size=ACCOUNTS_PAGE_SIZE)
         )
-        self._customer = None if known else _in_background(partial(client.get_customer, customer_id))
+        self._customer = None if known else BackgroundRead(partial(_get_customer, customer_id=customer_id))
 
     def result(self) -> CustomerDetail:
         try:
             snapshot = self._known or _snapshot(self._customer.result())
         finally:
             accounts, accounts_error = _accounts_result(self._accounts)
-            for record in self._calls:
-                record_api_call(record)
         return CustomerDetail(snapshot=snapshot, accounts=accounts, accounts_error=accounts_error)
+
+
+def _list_accounts(client: TatumClient, *, customer_id: str, page_size: int) -> list[Account]:
+    return client.list_customer_accounts(customer_id, page_size=page_size, page=0)
+
+
+def _get_customer(client: TatumClient, *, customer_id: str) -> Customer:
+    return client.get_customer(customer_id)
 
 
 def _snapshot(customer: Customer) -> CustomerSnapshot:
@@ -128,9 +168,11 @@ def _in_background(read: Callable[[], T]) -> Future[T]:
     return _detail_pool.submit(contextvars.copy_context().run, read)
 
 
-def _accounts_result(future: Future[list[Account]]) -> tuple[list[Account] | None, TatumError | None]:
+def _accounts_result(
+    reading: BackgroundRead[list[Account]],
+) -> tuple[list[Account] | None, TatumError | None]:
     try:
-        return future.result(), None
+        return reading.result(), None
     except TatumError as exc:
         return None, exc
 

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+import secrets
 import time
-from typing import Any, TypedDict
+from collections.abc import Callable
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from customers.apicalls import credits_spent_today
+from customers.circuit import circuit_is_open
 from customers.errors import message_for
-from customers.selectors import CustomerSnapshot
+from customers.selectors import BackgroundRead, CustomerSnapshot
 from customers.tatum import Customer, TatumError, TatumInvalidInput, TatumNotFound
 from customers.templatetags.customer_tags import country_label, currency_label
 
+T = TypeVar("T")
 _PREFETCH_KEY = "customers:prefetched"
 _PREFETCH_SECONDS = 30
 
@@ -31,8 +38,70 @@ def render_partial_or_page(
     request: HttpRequest, page_template: str, partial_template: str, context: dict[str, Any]
 ) -> HttpResponse:
     """htmx gets the fragment it swaps in; everyone else gets the whole page."""
-    is_partial = request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
-    return render(request, partial_template if is_partial else page_template, context)
+    return render(request, partial_template if is_partial_request(request) else page_template, context)
+
+
+def is_partial_request(request: HttpRequest) -> bool:
+    """An htmx request for the fragment it swaps in (not a boosted page or a history restore)."""
+    return bool(request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request)
+
+
+class LateParts:
+    """Places in a rendered page for parts rendered afterwards: `slots` go in the template's context
+    (as `late`), `fill()` puts the parts in. A slot is an HTML comment with a random token, which no
+    escaped text can contain."""
+
+    def __init__(self, *names: str) -> None:
+        token = secrets.token_hex(8)
+        self.slots = {name: SafeString(f"<!--late {token} {name}-->") for name in names}
+
+    def fill(self, html: str, parts: dict[str, str]) -> str:
+        for name, slot in self.slots.items():
+            if html.count(slot) != 1:
+                raise ValueError(f"The page must show its late part {name!r} exactly once.")
+            html = html.replace(slot, parts[name])
+        return html
+
+
+def render_while_reading(
+    request: HttpRequest,
+    page_template: str,
+    content_template: str,
+    context: dict[str, Any],
+    reading: BackgroundRead[T],
+    read_into: Callable[[dict[str, Any], T], None],
+) -> HttpResponse:
+    """The whole page, rendered while Tatum answers `reading`.
+
+    What the answer decides is rendered after it: the page's content (`content_template`, given the
+    context that `read_into` completes with the result, or the error), the upstream banner and the
+    credits in the header (which count this page's calls). Everything else, the larger part of the
+    page, is rendered in the meantime. The page template shows `late.content`, and base.html the rest.
+    """
+    late = LateParts("content", "banner", "credits")
+    reading.wait_until_started()
+    try:
+        page = render_to_string(page_template, {**context, "late": late.slots}, request)
+    except BaseException:
+        # The read goes on: collect it, so that its calls are recorded, before giving up.
+        with contextlib.suppress(TatumError):
+            reading.result()
+        raise
+    try:
+        read_into(context, reading.result())
+    except TatumError as exc:
+        context.update(error_context(exc))
+    parts = {
+        "content": render_to_string(content_template, context, request),
+        "banner": render_to_string(
+            "partials/upstream_banner.html",
+            {"error_banner": context.get("error_banner"), "upstream_down": circuit_is_open()},
+        ),
+        "credits": render_to_string(
+            "partials/credits.html", {"credits_today": credits_spent_today(request.user)}
+        ),
+    }
+    return HttpResponse(late.fill(page, parts))
 
 
 def upstream_error_page(request: HttpRequest, customer_id: str, error: TatumError) -> HttpResponse:

@@ -35,6 +35,7 @@ from customers.selectors import (
     customer_get,
     customer_history,
     customer_list,
+    customer_list_start,
     looks_internal,
 )
 from customers.services import STATE_SERVICES, CustomerConflict, customer_update
@@ -50,9 +51,10 @@ from customers.tatum import (
 from customers.view_helpers import (
     customer_rows,
     error_context,
+    is_partial_request,
     prefetched_stash,
     prefetched_take,
-    render_partial_or_page,
+    render_while_reading,
     upstream_error_page,
 )
 
@@ -86,14 +88,25 @@ def customer_list_view(request: HttpRequest) -> HttpResponse:
         "sizes": PAGE_SIZES,
         "lookup_form": CustomerLookupForm(),
     }
-    try:
-        context["customers"] = customer_list(page_size=size, page=page - 1)
-        context["rows"] = customer_rows(context["customers"])
-    except TatumError as exc:
-        context.update(error_context(exc))
-    return render_partial_or_page(
-        request, "customers/customer_list.html", "customers/partials/customer_table.html", context
+    if is_partial_request(request):
+        try:
+            _list_read_into(context, customer_list(page_size=size, page=page - 1))
+        except TatumError as exc:
+            context.update(error_context(exc))
+        return render(request, CUSTOMER_TABLE, context)
+    # A whole page: rendered while Tatum answers, all but the table, the banner and the credits.
+    reading = customer_list_start(page_size=size, page=page - 1)
+    return render_while_reading(
+        request, "customers/customer_list.html", CUSTOMER_TABLE, context, reading, _list_read_into
     )
+
+
+CUSTOMER_TABLE = "customers/partials/customer_table.html"
+
+
+def _list_read_into(context: dict[str, Any], customers: list[Customer]) -> None:
+    context["customers"] = customers
+    context["rows"] = customer_rows(customers)
 
 
 @require_GET

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +21,8 @@ def dashboard(request: HttpRequest) -> dict[str, Any]:
         "upstream_down": circuit_is_open(),
     }
     if user is not None and user.is_authenticated:
-        context["credits_today"] = credits_spent_today(user)
+        # Read only if the page shows it (a page rendered while Tatum answers fills it in later).
+        context["credits_today"] = partial(credits_spent_today, user)
         context["nav"] = {
             "customers": user.has_perm(permissions.VIEW_CUSTOMERS),
             "audit": user.has_perm(permissions.VIEW_AUDIT_LOG),

@@ -67,3 +67,15 @@ def test_rendered_status_disables_actions_while_writes_are_paused(support_client
     page = response.content.decode()
     assert "Paused while Tatum is failing." in page
     assert "data-dialog-open" not in page
+
+
+def test_the_list_page_whose_read_opens_the_circuit_already_says_changes_are_paused(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer"), body=requests.ConnectionError("refused"))
+    while True:
+        page = support_client.get("/customers/").content.decode()
+        if circuit_is_open():
+            break
+        assert "Changes are paused" not in page
+        assert len(tatum.calls) <= FAILURE_THRESHOLD * 4
+    # The banner is rendered after the page's own read, which is the one that opened the circuit.
+    assert "Changes are paused" in page

@@ -143,6 +143,54 @@ def test_upstream_problems_each_get_their_own_banner(support_client, tatum, stat
     assert "Could not load customers" in page
 
 
+def test_a_list_page_is_whole_with_nothing_left_of_its_late_parts(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
+    page = body(support_client.get("/customers/"))
+    assert "<!--late" not in page
+    assert page.count('id="upstream-banner"') == 1 and page.count('id="customer-table"') == 1
+    assert "1 credit today" in page and "cust-001" in page
+    assert page.rstrip().endswith("</html>")
+
+
+def test_htmx_gets_only_the_table_of_the_list(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
+    fragment = body(support_client.get("/customers/?size=10", headers={"HX-Request": "true"}))
+    assert fragment.lstrip().startswith('<section id="customer-table"')
+    assert "<html" not in fragment and "<!--late" not in fragment and "cust-001" in fragment
+
+
+def test_a_list_page_that_fails_to_render_still_records_its_call(support_client, tatum, monkeypatch):
+    import customers.view_helpers
+
+    tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
+    real = customers.view_helpers.render_to_string
+
+    def page_fails(template_name, *args, **kwargs):
+        if template_name == "customers/customer_list.html":
+            raise RuntimeError("template bug")
+        return real(template_name, *args, **kwargs)
+
+    monkeypatch.setattr(customers.view_helpers, "render_to_string", page_fails)
+    with pytest.raises(RuntimeError, match="template bug"):
+        support_client.get("/customers/")
+    assert ApiCall.objects.filter(route="/v3/ledger/customer").count() == 1
+
+
+def test_late_parts_must_each_be_shown_exactly_once():
+    from customers.view_helpers import LateParts
+
+    late = LateParts("content", "credits")
+    page = f"<main>{late.slots['content']}</main><span>{late.slots['credits']}</span>"
+    assert late.fill(page, {"content": "<p>rows</p>", "credits": "2 credits"}) == (
+        "<main><p>rows</p></main><span>2 credits</span>"
+    )
+    with pytest.raises(ValueError, match="credits"):
+        late.fill(f"<main>{late.slots['content']}</main>", {"content": "", "credits": ""})
+    with pytest.raises(ValueError, match="content"):
+        late.fill(page + late.slots["content"], {"content": "", "credits": ""})
+    assert LateParts("content").slots["content"] != late.slots["content"]  # a fresh token each page
+
+
 # --- Lookup and detail ---------------------------------------------------------------------------
 
 
