@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 import responses
+from django.contrib.auth import get_user_model
 
 from tests.users import make_user
 
@@ -83,3 +84,14 @@ def admin_user(db):
 def support_client(client, support):
     client.force_login(support)
     return client
+
+
+@pytest.fixture
+def alice() -> Any:
+    """A user with no role, for records attributed to someone."""
+    return get_user_model().objects.create_user("alice", "alice@example.com", "pw-alice-123")
+
+
+@pytest.fixture
+def bob() -> Any:
+    return get_user_model().objects.create_user("bob", "bob@example.com", "pw-bob-123")

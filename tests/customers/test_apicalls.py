@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 import responses
 from django.apps import apps as django_apps
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Permission
 from django.core.signals import request_finished
 from django.db import OperationalError, close_old_connections
@@ -36,16 +35,6 @@ RECORD = CallRecord(
     credits=2,
     error_code="customer.disabled",
 )
-
-
-@pytest.fixture
-def alice() -> Any:
-    return get_user_model().objects.create_user("alice", "alice@example.com", "pw-alice-123")
-
-
-@pytest.fixture
-def bob() -> Any:
-    return get_user_model().objects.create_user("bob", "bob@example.com", "pw-bob-123")
 
 
 def local_midnight() -> datetime.datetime:

@@ -37,18 +37,29 @@ def test_deploy_checks_pass_without_warnings_when_debug_is_off():
     assert "no issues" in result.stdout
 
 
-def test_settings_refuse_to_start_without_a_secret_key_when_debug_is_off():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "dashboard.settings", "DEBUG": "false", "SECRET_KEY": ""}
+def django_setup(**env: str) -> subprocess.CompletedProcess:
+    """Start Django with the production settings and `env` in a fresh process."""
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "dashboard.settings", **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
+    return result
+
+
+def test_settings_refuse_to_start_without_a_secret_key_when_debug_is_off():
+    result = django_setup(DEBUG="false", SECRET_KEY="")
     assert result.returncode != 0
     assert "Set SECRET_KEY" in result.stderr
+
+
+def test_settings_refuse_a_negative_call_record_batch_delay():
+    result = django_setup(CALL_RECORD_BATCH_MS="-1")
+    assert result.returncode != 0
+    assert "CALL_RECORD_BATCH_MS must be 0 or more" in result.stderr
 
 
 @pytest.mark.django_db
