@@ -152,6 +152,16 @@ def test_a_list_page_is_whole_with_nothing_left_of_its_late_parts(support_client
     assert page.rstrip().endswith("</html>")
 
 
+def test_a_list_address_that_is_not_valid_shows_the_first_page_and_says_so_once(support_client, tatum):
+    tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
+    page = body(support_client.get("/customers/?size=7&page=zero"))
+    assert tatum.calls[0].request.params == {"pageSize": "20", "offset": "0"}
+    assert "That page address was not valid, so the first page is shown." in page
+    assert "cust-001" in page
+    again = body(support_client.get("/customers/"))
+    assert "That page address was not valid" not in again
+
+
 def test_htmx_gets_only_the_table_of_the_list(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
     fragment = body(support_client.get("/customers/?size=10", headers={"HX-Request": "true"}))
