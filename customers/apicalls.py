@@ -216,8 +216,18 @@ def api_calls_store(calls: list[ApiCall]) -> None:
 
 def credits_spent_today(user: Any) -> int:
     """Credits the user's Tatum calls have cost since local midnight, including this request's."""
+    return credits_stored_today(user) + credits_pending(user)
+
+
+def credits_stored_today(user: Any) -> int:
+    """Credits of the user's calls stored since local midnight (one read of the day's tally)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return 0
-    stored = counter_value(CreditTally, keys={"user": user.pk, "day": timezone.localdate()}, field="credits")
-    pending = _pending_calls.get() or []
-    return stored + sum(call.credits for call in pending if call.user_id == user.pk)
+    return counter_value(CreditTally, keys={"user": user.pk, "day": timezone.localdate()}, field="credits")
+
+
+def credits_pending(user: Any) -> int:
+    """Credits of this request's calls by the user, not stored yet."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return 0
+    return sum(call.credits for call in _pending_calls.get() or [] if call.user_id == user.pk)

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from customers.apicalls import credits_spent_today
+from customers.apicalls import credits_pending, credits_stored_today
 from customers.circuit import circuit_is_open
 from customers.errors import message_for
 from customers.selectors import BackgroundRead, CustomerSnapshot
@@ -87,6 +87,8 @@ def render_while_reading(
         with contextlib.suppress(TatumError):
             reading.result()
         raise
+    # Still while Tatum answers: the credits stored so far (the page's own calls are added after).
+    stored_credits = credits_stored_today(request.user)
     try:
         read_into(context, reading.result())
     except TatumError as exc:
@@ -98,7 +100,7 @@ def render_while_reading(
             {"error_banner": context.get("error_banner"), "upstream_down": circuit_is_open()},
         ),
         "credits": render_to_string(
-            "partials/credits.html", {"credits_today": credits_spent_today(request.user)}
+            "partials/credits.html", {"credits_today": stored_credits + credits_pending(request.user)}
         ),
     }
     return HttpResponse(late.fill(page, parts))

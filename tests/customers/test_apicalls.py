@@ -197,6 +197,22 @@ def test_a_page_counts_its_own_calls_in_the_credits_it_shows(client: Any, alice:
     assert ApiCall.objects.get().user == alice
 
 
+def test_a_page_shows_the_credits_stored_before_it_and_its_own(
+    client: Any, alice: Any, settings: Any
+) -> None:
+    alice.user_permissions.add(Permission.objects.get(codename="view_customers"))
+    call_at(alice, timezone.now(), 4)
+    call_at(alice, timezone.now() - datetime.timedelta(days=2), 9)  # another day
+    client.force_login(alice)
+    with responses.RequestsMock() as tatum:
+        tatum.get(f"{settings.TATUM_API_URL}/v3/ledger/customer", json=[])
+        list_page = client.get("/customers/").content.decode()
+        tatum.get(f"{settings.TATUM_API_URL}/v3/ledger/customer/abc", status=404, json={"statusCode": 404})
+        lookup_page = client.get("/customers/lookup/?q=abc").content.decode()
+    assert "5 credits today" in list_page  # a whole page rendered while Tatum answers
+    assert "6 credits today" in lookup_page  # a page rendered after its call
+
+
 # --- The daily tally ------------------------------------------------------------------------------
 
 
