@@ -200,21 +200,25 @@ def entry_page(
     """One page of `entries`, newest first, by keyset: `after` an entry id for older entries, `before`
     for newer.
 
-    Keyset paging stays stable while new entries arrive and costs the same on every page.
+    Keyset paging stays stable while new entries arrive and costs the same on every page. The first
+    page, when it holds every entry, is its own count (most customers' whole history fits on one).
     """
-    total = entries.count()
     if before is not None:
         newer = list(entries.filter(_newer_than(before)).order_by(*_ORDER_OLDEST_FIRST)[: size + 1])
         page = list(reversed(newer[:size]))
         has_next = entries.filter(_older_than(before)).exists()
-        return AuditPage(entries=page, total=total, has_previous=len(newer) > size, has_next=has_next)
+        return AuditPage(
+            entries=page, total=entries.count(), has_previous=len(newer) > size, has_next=has_next
+        )
     if after is not None:
         entries_after = entries.filter(_older_than(after))
         has_previous = entries.filter(_newer_than(after)).exists()
     else:
         entries_after, has_previous = entries, False
     older = list(entries_after.order_by(*_ORDER_NEWEST_FIRST)[: size + 1])
-    return AuditPage(entries=older[:size], total=total, has_previous=has_previous, has_next=len(older) > size)
+    has_next = len(older) > size
+    total = len(older) if after is None and not has_next else entries.count()
+    return AuditPage(entries=older[:size], total=total, has_previous=has_previous, has_next=has_next)
 
 
 @dataclass(frozen=True)

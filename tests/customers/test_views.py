@@ -333,6 +333,33 @@ def test_detail_shows_the_ten_newest_changes_and_links_to_all_of_them(support_cl
     assert f'href="/customers/{CUSTOMER_ID}/history/">All 12 changes' in page
 
 
+@pytest.mark.parametrize("count", [0, 3, 10, 11, 25])
+def test_a_first_page_of_changes_knows_their_number_and_counts_them_only_when_it_cannot(
+    count, django_assert_num_queries
+):
+    from customers.audit_log import entry_page
+    from customers.selectors import customer_history
+
+    _history_entries(count)
+    with django_assert_num_queries(1 if count <= 10 else 2):  # the page; and the count past one page
+        page = entry_page(customer_history(customer_id=CUSTOMER_ID), size=10)
+    assert page.total == count
+    assert len(page.entries) == min(count, 10) and page.has_next == (count > 10)
+    assert not page.has_previous
+
+
+def test_a_later_page_of_changes_counts_them_all():
+    from customers.audit_log import entry_page
+    from customers.selectors import customer_history
+
+    _history_entries(25)
+    first = entry_page(customer_history(customer_id=CUSTOMER_ID), size=10)
+    second = entry_page(customer_history(customer_id=CUSTOMER_ID), size=10, after=first.entries[-1].pk)
+    last = entry_page(customer_history(customer_id=CUSTOMER_ID), size=10, after=second.entries[-1].pk)
+    assert (first.total, second.total, last.total) == (25, 25, 25)
+    assert len(last.entries) == 5 and not last.has_next and last.has_previous
+
+
 def test_detail_with_few_changes_shows_them_all_and_no_history_link(support_client, tatum):
     page = _detail_page_after_changes(support_client, tatum, 10)
     assert "ticket 000" in page and "ticket 009" in page
