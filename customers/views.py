@@ -203,10 +203,13 @@ def _detail_context(request: HttpRequest, detail) -> dict[str, Any]:
 def _detail_local_context(customer_id: str) -> dict[str, Any]:
     """What the detail page shows from the dashboard's own database (evaluated here, not in the
     template, so that it can be read while Tatum answers)."""
-    return {
-        "history": _recent_history(customer_id),
-        "unknown_entries": list(_unknown_entries(customer_id)),
-    }
+    history = _recent_history(customer_id)
+    if history.has_next:
+        unknown = list(_unknown_entries(customer_id))
+    else:
+        # The page holds the whole history, in the same order: its unknown outcomes are all there are.
+        unknown = [entry for entry in history.entries if entry.outcome == AuditEntry.Outcome.UNKNOWN]
+    return {"history": history, "unknown_entries": unknown}
 
 
 def _status_context(

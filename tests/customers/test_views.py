@@ -596,6 +596,30 @@ def test_a_timed_out_change_is_shown_as_unknown_and_verify_settles_it(support_cl
     assert len([c for c in tatum.calls if c.request.method == "GET"]) == 1
 
 
+def _unknown_change(reason: str) -> AuditEntry:
+    return audit_entry_record(
+        actor=Actor(user=None),
+        action=AuditEntry.Action.DISABLE,
+        outcome=AuditEntry.Outcome.UNKNOWN,
+        customer_id=CUSTOMER_ID,
+        customer_external_id="cust-001",
+        reason=reason,
+    )
+
+
+@pytest.mark.parametrize("later_changes", [0, 3, 15])
+def test_detail_shows_every_unsettled_change_however_old(support_client, tatum, later_changes):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    _history_entries(2)
+    old, recent = _unknown_change("old timeout"), None
+    _history_entries(later_changes)
+    recent = _unknown_change("recent timeout")
+    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
+    assert f"/verify/{old.pk}/" in page and f"/verify/{recent.pk}/" in page
+    assert page.index(f"/verify/{recent.pk}/") < page.index(f"/verify/{old.pk}/")  # newest first
+
+
 def test_state_change_without_javascript_redirects_back_to_the_detail_page(support_client, tatum):
     tatum.put(url(f"{CUSTOMER_PATH}/activate"), status=204)
     response = support_client.post(f"/customers/{CUSTOMER_ID}/activate/", {**STATE_FORM, "active": "False"})
