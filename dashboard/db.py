@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -17,22 +18,10 @@ def counter_add(model: type[models.Model], *, keys: dict[str, Any], field: str, 
     requests that add the day's first amount at once cannot collide: the database serialises them on
     the unique constraint over `keys`, which the model must have.
     """
-    meta = model._meta
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    key_fields = [meta.get_field(name) for name in keys]
-    counter = quote(meta.get_field(field).column)
-    table = quote(meta.db_table)
-    conflict = ", ".join(quote(f.column) for f in key_fields)
-    sql = (
-        f"INSERT INTO {table} ({conflict}, {counter}) VALUES ({', '.join(['%s'] * (len(keys) + 1))}) "
-        f"ON CONFLICT ({conflict}) DO UPDATE SET {counter} = {table}.{counter} + EXCLUDED.{counter}"
-    )
-    values = [
-        f.get_db_prep_save(value, connection) for f, value in zip(key_fields, keys.values(), strict=True)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, amount])
+    alias = router.db_for_write(model)
+    statements = _counter_statements(model, tuple(keys), field, alias)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(statements.add, [*statements.key_values(keys, alias), amount])
 
 
 def counter_value(model: type[models.Model], *, keys: dict[str, Any], field: str) -> int:
@@ -41,19 +30,49 @@ def counter_value(model: type[models.Model], *, keys: dict[str, Any], field: str
     Plain SQL: pages read a counter on every request, and compiling the same query through the ORM
     costs ten times the statement itself.
     """
-    meta = model._meta
-    connection = connections[router.db_for_read(model)]
-    quote = connection.ops.quote_name
-    key_fields = [meta.get_field(name) for name in keys]
-    where = " AND ".join(f"{quote(f.column)} = %s" for f in key_fields)
-    sql = f"SELECT {quote(meta.get_field(field).column)} FROM {quote(meta.db_table)} WHERE {where}"
-    values = [
-        f.get_db_prep_value(value, connection) for f, value in zip(key_fields, keys.values(), strict=True)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+    alias = router.db_for_read(model)
+    statements = _counter_statements(model, tuple(keys), field, alias)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(statements.value, statements.key_values(keys, alias))
         row = cursor.fetchone()
     return row[0] if row else 0
+
+
+@dataclass(frozen=True)
+class _CounterStatements:
+    key_fields: tuple[models.Field, ...]
+    add: str
+    value: str
+
+    def key_values(self, keys: dict[str, Any], alias: str) -> list[Any]:
+        connection = connections[alias]
+        return [
+            field.get_db_prep_value(value, connection, prepared=False)
+            for field, value in zip(self.key_fields, keys.values(), strict=True)
+        ]
+
+
+@lru_cache
+def _counter_statements(
+    model: type[models.Model], key_names: tuple[str, ...], field: str, alias: str
+) -> _CounterStatements:
+    """The statements of `counter_add` and `counter_value`, written once per counter and database."""
+    meta = model._meta
+    quote = connections[alias].ops.quote_name
+    key_fields = tuple(meta.get_field(name) for name in key_names)
+    counter = quote(meta.get_field(field).column)
+    table = quote(meta.db_table)
+    columns = ", ".join(quote(f.column) for f in key_fields)
+    where = " AND ".join(f"{quote(f.column)} = %s" for f in key_fields)
+    placeholders = ", ".join(["%s"] * (len(key_fields) + 1))
+    return _CounterStatements(
+        key_fields=key_fields,
+        add=(
+            f"INSERT INTO {table} ({columns}, {counter}) VALUES ({placeholders}) "
+            f"ON CONFLICT ({columns}) DO UPDATE SET {counter} = {table}.{counter} + EXCLUDED.{counter}"
+        ),
+        value=f"SELECT {counter} FROM {table} WHERE {where}",
+    )
 
 
 def instance_by_pk(model: type[M], pk: Any) -> M | None:
