@@ -24,10 +24,10 @@ from customers.tatum import Account, CallRecord, Customer, TatumClient, TatumErr
 T = TypeVar("T")
 ACCOUNTS_PAGE_SIZE = 50
 _INTERNAL_ID = re.compile(r"^[0-9a-f]{24}$")
-# Detail pages read the customer and its accounts at once, so the page costs one round trip: two
-# reads for each of a web process's threads (GUNICORN_THREADS, 16 by default), up to 32 threads.
-# Threads are started only as pages need them.
-_detail_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="detail-read")
+# Reads made while the page is prepared (`BackgroundRead`): a detail page reads the customer and its
+# accounts at once, a list page its customers. Two for each of a web process's threads
+# (GUNICORN_THREADS, 16 by default), up to 32 threads; threads are started only as pages need them.
+_read_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="tatum-read")
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def _snapshot(customer: Customer) -> CustomerSnapshot:
 
 
 def _in_background(read: Callable[[], T]) -> Future[T]:
-    return _detail_pool.submit(contextvars.copy_context().run, read)
+    return _read_pool.submit(contextvars.copy_context().run, read)
 
 
 def _accounts_result(
