@@ -5,9 +5,16 @@ from typing import Any
 
 from django import template
 
-from customers import reference
+from customers import links, reference
 
 register = template.Library()
+
+
+@register.filter
+def customer_url(customer_id: str, page: str = "detail") -> str:
+    """`{{ customer.id|customer_url:"edit" }}`: what `{% url 'customers:customer_edit' customer.id %}`
+    gives, at a tenth of the cost (see `customers.links`)."""
+    return links.customer_url(customer_id, page)
 
 
 @register.filter
