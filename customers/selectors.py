@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -22,6 +22,7 @@ from customers.models import AuditEntry
 from customers.tatum import Account, CallRecord, Customer, TatumClient, TatumError, tatum_client
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 ACCOUNTS_PAGE_SIZE = 50
 _INTERNAL_ID = re.compile(r"^[0-9a-f]{24}$")
 # Reads made while the page is prepared (`BackgroundRead`): a detail page reads the customer and its
@@ -100,6 +101,14 @@ def customer_detail_start(*, customer_id: str, known: CustomerSnapshot | None = 
     return CustomerDetailRead(customer_id, known)
 
 
+class Reading(Protocol[T_co]):
+    """Tatum reads in flight: `BackgroundRead` and `CustomerDetailRead`."""
+
+    def wait_until_started(self) -> None: ...
+
+    def result(self) -> T_co: ...
+
+
 class BackgroundRead(Generic[T]):
     """One Tatum read, started at once on a worker thread, leaving the calling thread free for local
     work while Tatum answers.
@@ -143,6 +152,12 @@ class CustomerDetailRead:
             partial(_list_accounts, customer_id=customer_id, page_size=ACCOUNTS_PAGE_SIZE)
         )
         self._customer = None if known else BackgroundRead(partial(_get_customer, customer_id=customer_id))
+
+    def wait_until_started(self) -> None:
+        """See `BackgroundRead.wait_until_started`: both reads."""
+        self._accounts.wait_until_started()
+        if self._customer is not None:
+            self._customer.wait_until_started()
 
     def result(self) -> CustomerDetail:
         try:

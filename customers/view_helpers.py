@@ -8,19 +8,19 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any, TypedDict, TypeVar
-from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template import engines
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from customers.apicalls import credits_pending, credits_stored_today
 from customers.circuit import circuit_is_open
 from customers.errors import message_for
-from customers.selectors import BackgroundRead, CustomerSnapshot
+from customers.links import customer_url
+from customers.selectors import CustomerSnapshot, Reading
 from customers.tatum import Customer, TatumError, TatumInvalidInput, TatumNotFound
 from customers.templatetags.customer_tags import country_label, currency_label
 
@@ -63,47 +63,96 @@ class LateParts:
         return html
 
 
+class PageWhileReading:
+    """A page rendered while Tatum answers `reading`.
+
+    `start()` renders all of the page but its late parts, and is meant to run while Tatum answers;
+    the page template shows `late.<name>` for each of them, and base.html the upstream banner and the
+    credits in the header. `finish()` puts in the late parts, rendered once the answer is in, with the
+    banner and the credits (which count this page's calls, so come last).
+    """
+
+    def __init__(self, request: HttpRequest, reading: Reading[Any], *late: str) -> None:
+        self.request = request
+        self.reading = reading
+        self._parts = LateParts(*late, "banner", "credits")
+        self._page = ""
+        self._shared: dict[str, Any] = {}
+        self._stored_credits = 0
+
+    def start(
+        self, page_template: str, context: dict[str, Any], local: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
+        """Render the page but its late parts, first adding to `context` what `local` reads from the
+        database. If that fails, the read is collected (its calls are recorded) before giving up."""
+        self.reading.wait_until_started()
+        try:
+            if local is not None:
+                context.update(local())
+            # The page and its late parts see the same context processors' values, computed once.
+            self._shared = request_values(self.request)
+            self._page = render_to_string(page_template, self.context(context, late=self._parts.slots))
+            # Still while Tatum answers: the credits stored so far (the page's own calls are added after).
+            self._stored_credits = credits_stored_today(self.request.user)
+        except BaseException:
+            with contextlib.suppress(TatumError):
+                self.reading.result()
+            raise
+
+    def context(self, context: dict[str, Any], **more: Any) -> dict[str, Any]:
+        """`context` and `more` over the context processors' values: a template's whole context."""
+        return {**self._shared, **context, **more}
+
+    def finish(self, parts: dict[str, str], error_banner: str | None = None) -> HttpResponse:
+        """The page with its late `parts` put in, and the banner and the credits."""
+        request = self.request
+        parts = {
+            **parts,
+            "banner": render_to_string(
+                "partials/upstream_banner.html",
+                {"error_banner": error_banner, "upstream_down": circuit_is_open()},
+            ),
+            "credits": render_to_string(
+                "partials/credits.html",
+                {"credits_today": self._stored_credits + credits_pending(request.user)},
+            ),
+        }
+        return HttpResponse(self._parts.fill(self._page, parts))
+
+
 def render_while_reading(
     request: HttpRequest,
     page_template: str,
-    content_template: str,
     context: dict[str, Any],
-    reading: BackgroundRead[T],
+    reading: Reading[T],
     read_into: Callable[[dict[str, Any], T], None],
+    *,
+    late: dict[str, str],
 ) -> HttpResponse:
-    """The whole page, rendered while Tatum answers `reading`.
+    """The whole page, rendered while Tatum answers `reading` (see `PageWhileReading`).
 
-    What the answer decides is rendered after it: the page's content (`content_template`, given the
-    context that `read_into` completes with the result, or the error), the upstream banner and the
-    credits in the header (which count this page's calls). Everything else, the larger part of the
-    page, is rendered in the meantime. The page template shows `late.content`, and base.html the rest.
+    Its `late` parts (slot name to template) are rendered after the answer, given the context that
+    `read_into` completes with the result, or the error.
     """
-    late = LateParts("content", "banner", "credits")
-    reading.wait_until_started()
-    try:
-        page = render_to_string(page_template, {**context, "late": late.slots}, request)
-    except BaseException:
-        # The read goes on: collect it, so that its calls are recorded, before giving up.
-        with contextlib.suppress(TatumError):
-            reading.result()
-        raise
-    # Still while Tatum answers: the credits stored so far (the page's own calls are added after).
-    stored_credits = credits_stored_today(request.user)
+    page = PageWhileReading(request, reading, *late)
+    page.start(page_template, context)
     try:
         read_into(context, reading.result())
     except TatumError as exc:
         context.update(error_context(exc))
-    parts = {
-        "content": render_to_string(content_template, context, request),
-        "banner": render_to_string(
-            "partials/upstream_banner.html",
-            {"error_banner": context.get("error_banner"), "upstream_down": circuit_is_open()},
-        ),
-        "credits": render_to_string(
-            "partials/credits.html", {"credits_today": stored_credits + credits_pending(request.user)}
-        ),
-    }
-    return HttpResponse(late.fill(page, parts))
+    context = page.context(context)
+    rendered = {name: render_to_string(template, context) for name, template in late.items()}
+    return page.finish(rendered, context.get("error_banner"))
+
+
+def request_values(request: HttpRequest) -> dict[str, Any]:
+    """What rendering with `request` adds to a template's context: the context processors' values
+    (as `RequestContext` computes them, for each template it renders). A template given these and no
+    request sees what it would see given the request."""
+    values: dict[str, Any] = {}
+    for processor in engines["django"].engine.template_context_processors:
+        values.update(processor(request))
+    return values
 
 
 def upstream_error_page(request: HttpRequest, customer_id: str, error: TatumError) -> HttpResponse:
@@ -161,10 +210,9 @@ def _html(text: str) -> SafeString:
 
 
 def customer_rows(customers: list[Customer]) -> list[CustomerRow]:
-    detail_prefix = reverse("customers:customer_list")
     return [
         CustomerRow(
-            detail_url=_html(f"{detail_prefix}{quote(customer.id, safe='')}/"),
+            detail_url=_html(customer_url(customer.id)),
             id=_html(customer.id),
             external_id=_html(customer.external_id),
             active=customer.active,

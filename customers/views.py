@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -29,6 +30,7 @@ from customers.forms import (
 )
 from customers.models import AuditEntry
 from customers.selectors import (
+    CustomerDetailRead,
     CustomerSnapshot,
     customer_detail_get,
     customer_detail_start,
@@ -49,6 +51,7 @@ from customers.tatum import (
     TatumValidationError,
 )
 from customers.view_helpers import (
+    PageWhileReading,
     customer_rows,
     error_context,
     is_partial_request,
@@ -97,7 +100,12 @@ def customer_list_view(request: HttpRequest) -> HttpResponse:
     # A whole page: rendered while Tatum answers, all but the table, the banner and the credits.
     reading = customer_list_start(page_size=size, page=page - 1)
     return render_while_reading(
-        request, "customers/customer_list.html", CUSTOMER_TABLE, context, reading, _list_read_into
+        request,
+        "customers/customer_list.html",
+        context,
+        reading,
+        _list_read_into,
+        late={"content": CUSTOMER_TABLE},
     )
 
 
@@ -143,17 +151,46 @@ def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
             if known.customer.id != customer_id:
                 return _redirect_to_internal_id(request, known)
         reading = customer_detail_start(customer_id=customer_id, known=known)
-        try:
-            # The audit trail is read while Tatum answers.
-            local = _detail_local_context(customer_id)
-        finally:
-            # Even if that failed: the calls were made and their records must be stored.
-            detail = reading.result()
+    except TatumError as exc:
+        return upstream_error_page(request, customer_id, exc)
+    return _detail_page(request, customer_id, reading)
+
+
+DETAIL_PAGE = "customers/customer_detail.html"
+DETAIL_TITLE = "customers/partials/customer_detail_title.html"
+DETAIL_MAIN = "customers/partials/customer_detail_main.html"
+
+
+def _detail_page(request: HttpRequest, customer_id: str, reading: CustomerDetailRead) -> HttpResponse:
+    """The detail page, rendered while Tatum answers: all but the customer's own parts (its title and
+    main part), which are rendered once it has answered, around the change history."""
+    page = PageWhileReading(request, reading, "title", "content")
+    context: dict[str, Any] = {"customer_id": customer_id}
+    page.start(DETAIL_PAGE, context, local=lambda: _detail_local_context(customer_id))
+    try:
+        detail = reading.result()
     except TatumError as exc:
         return upstream_error_page(request, customer_id, exc)
     if detail.customer.id != customer_id:
         return _redirect_to_internal_id(request, detail.snapshot)
-    return render(request, "customers/customer_detail.html", {**_detail_context(request, detail), **local})
+    accounts = detail.accounts
+    full = page.context(
+        context,
+        **_status_context(
+            request,
+            detail.customer,
+            None if accounts is None else len(accounts),
+            detail.snapshot.read_at,
+            unknown_entries=context["unknown_entries"],  # read with the history (`_detail_local_context`)
+        ),
+        detail=detail,
+        accounts=accounts,
+        accounts_error=message_for(detail.accounts_error) if detail.accounts_error else None,
+        read_credits=CREDIT_COSTS["GET"] * 2,
+    )
+    return page.finish(
+        {"title": render_to_string(DETAIL_TITLE, full), "content": render_to_string(DETAIL_MAIN, full)}
+    )
 
 
 @require_GET
@@ -187,19 +224,6 @@ def _redirect_to_internal_id(request: HttpRequest, snapshot: CustomerSnapshot) -
     return redirect("customers:customer_detail", customer_id=snapshot.customer.id)
 
 
-def _detail_context(request: HttpRequest, detail) -> dict[str, Any]:
-    accounts = detail.accounts
-    return {
-        **_status_context(
-            request, detail.customer, None if accounts is None else len(accounts), detail.snapshot.read_at
-        ),
-        "detail": detail,
-        "accounts": accounts,
-        "accounts_error": message_for(detail.accounts_error) if detail.accounts_error else None,
-        "read_credits": CREDIT_COSTS["GET"] * 2,
-    }
-
-
 def _detail_local_context(customer_id: str) -> dict[str, Any]:
     """What the detail page shows from the dashboard's own database (evaluated here, not in the
     template, so that it can be read while Tatum answers)."""
@@ -216,7 +240,7 @@ def _status_context(
     request: HttpRequest, customer: Customer, active_accounts: int | None, read_at, **extra: Any
 ) -> dict[str, Any]:
     can_change = request.user.has_perm(permissions.CHANGE_CUSTOMER_STATE)
-    return {
+    context = {
         "customer": customer,
         "active_accounts": active_accounts,
         "read_at": read_at,
@@ -225,9 +249,11 @@ def _status_context(
         "options": action_options(customer, active_accounts) if can_change else [],
         "writes_paused": circuit_is_open(),
         "edit_credits": CREDIT_COSTS["GET"] + CREDIT_COSTS["PUT"],
-        "unknown_entries": _unknown_entries(customer.id),
         **extra,
     }
+    if "unknown_entries" not in context:
+        context["unknown_entries"] = _unknown_entries(customer.id)
+    return context
 
 
 # --- Edit ----------------------------------------------------------------------------------------
@@ -391,6 +417,7 @@ def _state_change_response(
         _flash(request, extra)
         return redirect("customers:customer_detail", customer_id=customer.id)
     context = _status_context(request, customer, active_accounts, timezone.now(), **extra)
+    context["customer_id"] = customer.id
     context["history"] = _recent_history(customer.id)
     context["oob"] = True
     return render(request, "customers/partials/customer_status_response.html", context)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import quote
 
 import pytest
 import requests
 import responses
 from django.db import OperationalError
+from django.urls import reverse
+from django.utils.html import escape
 
 from customers.audit import Actor, audit_entry_record
 from customers.models import ApiCall, AuditEntry
@@ -59,8 +62,9 @@ def test_list_escapes_every_value_tatum_sends_exactly_once(support_client, tatum
     assert f"<code>{escaped}</code>" in page
     assert f'data-copy="{escaped}"' in page and f'aria-label="Copy internal id {escaped}"' in page
     assert f">{escaped}</a>" in page
-    link = quote(hostile, safe="").replace("&", "&amp;")
-    assert f'href="/customers/{link}/"' in page
+    # The address Django's `reverse` gives, escaped once for the attribute.
+    link = escape(reverse("customers:customer_detail", args=[hostile]))
+    assert f'href="{link}"' in page
     assert "&amp;amp;" not in page and "&amp;lt;" not in page  # not escaped twice
 
 
@@ -201,6 +205,30 @@ def test_late_parts_must_each_be_shown_exactly_once():
     assert LateParts("content").slots["content"] != late.slots["content"]  # a fresh token each page
 
 
+def test_templates_given_the_request_values_see_what_they_see_given_the_request(rf, support):
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+    from django.template import engines
+
+    from customers.view_helpers import request_values
+
+    request = rf.get("/customers/?x=1")
+    request.user, request.session, request.request_id = support, SessionStore(), "req-1"
+    request._messages = FallbackStorage(request)
+    template = engines["django"].from_string(
+        "{{ extra }} {{ user.get_username }} {% csrf_token %} {{ request.get_full_path }} {{ nav }} "
+        "{{ mode_label }} {{ sandbox_mode }} {{ upstream_down }} {{ perms.customers.view_customer }} "
+        "{% for message in messages %}{{ message }}{% endfor %}"
+    )
+    with_request = template.render({"extra": "view"}, request)
+    assert "view support" in with_request and "csrfmiddlewaretoken" in with_request
+    assert "/customers/?x=1" in with_request and "&#x27;customers&#x27;: True" in with_request
+    without_request = template.render({**request_values(request), "extra": "view"})
+    # A CSRF token is masked afresh each time it is printed; the rest must be the same.
+    unmasked = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+    assert unmasked.sub("token", without_request) == unmasked.sub("token", with_request)
+
+
 # --- Lookup and detail ---------------------------------------------------------------------------
 
 
@@ -251,6 +279,38 @@ def test_detail_reads_customer_and_accounts_with_two_calls(support_client, tatum
     assert "customer country missing" in page
     assert "1.5" in page and "ETH" in page
     assert "As of" in page
+
+
+def test_a_detail_page_is_whole_with_nothing_left_of_its_late_parts(support_client, tatum):
+    hostile = "<b>cust</b>&'"
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(externalId=hostile))
+    tatum.get(url(ACCOUNTS_PATH), json=[account_json()])
+    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
+    assert "<!--late" not in page and "<b>cust" not in page
+    assert f"<title>{escape(hostile)} · Tatum ledger dashboard</title>" in page
+    assert page.count(f"<h1>{escape(hostile)}</h1>") == 1
+    assert page.count('id="customer-status"') == 1 and page.count('id="customer-accounts"') == 1
+    assert page.count('id="customer-history"') == 1 and page.count('id="upstream-banner"') == 1
+    assert "2 credits today" in page
+    assert page.rstrip().endswith("</html>")
+
+
+def test_a_detail_page_that_fails_to_render_still_records_its_calls(support_client, tatum, monkeypatch):
+    import customers.views
+
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    real = customers.views.render_to_string
+
+    def main_fails(template_name, *args, **kwargs):
+        if template_name == customers.views.DETAIL_MAIN:
+            raise RuntimeError("template bug")
+        return real(template_name, *args, **kwargs)
+
+    monkeypatch.setattr(customers.views, "render_to_string", main_fails)
+    with pytest.raises(RuntimeError, match="template bug"):
+        support_client.get(f"/customers/{CUSTOMER_ID}/")
+    assert ApiCall.objects.count() == 2
 
 
 def test_detail_by_external_id_redirects_to_the_internal_id_without_reading_twice(support_client, tatum):
