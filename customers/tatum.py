@@ -65,6 +65,12 @@ def _client_version() -> str:
 
 
 USER_AGENT = f"tatum-customer-dashboard/{_client_version()}"
+# What a `requests.Session` would add to every call: compressed answers and a kept-alive connection.
+_DEFAULT_HEADERS = {
+    name: value
+    for name, value in requests.utils.default_headers().items()
+    if name in ("Accept-Encoding", "Connection")
+}
 
 
 # --- Errors ----------------------------------------------------------------------------------------
@@ -929,14 +935,18 @@ class TatumClient:
         self._rate_limiter.wait(self._max_rps)
         started = time.monotonic()
         try:
-            response = _shared_session().request(
-                endpoint.method,
-                url,
-                params=params,
-                json=body,
-                headers=self._headers(),
+            # Prepared on its own, not merged with the session's settings: the session holds none that
+            # apply (no cookies, auth or parameters; its default headers are in `_headers`), and
+            # merging them took half of the time a call spends before it is sent.
+            prepared = requests.Request(
+                endpoint.method, url, params=params, json=body, headers=self._headers()
+            ).prepare()
+            response = _shared_session().send(
+                prepared,
                 timeout=self._timeout,
                 allow_redirects=False,
+                stream=False,
+                cert=None,
                 **_environment_settings(self._base_url),
             )
         except requests.RequestException as exc:
@@ -952,7 +962,12 @@ class TatumClient:
         return result
 
     def _headers(self) -> dict[str, str]:
-        headers = {"x-api-key": self._api_key, "Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {
+            **_DEFAULT_HEADERS,
+            "x-api-key": self._api_key,
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
         request_id = current_request_id()
         if request_id != "-" and _SAFE_REQUEST_ID.match(request_id):
             headers["X-Request-ID"] = request_id

@@ -420,6 +420,20 @@ def test_every_call_sends_the_key_json_accept_user_agent_and_request_id(
     assert headers["Accept"] == "application/json"
     assert headers["User-Agent"].startswith("tatum-customer-dashboard/")
     assert headers["X-Request-ID"] == "req-4d2f9a"
+    # What a requests session sends by default: compressed answers are welcome, the connection is kept.
+    assert headers["Accept-Encoding"] == requests.utils.default_headers()["Accept-Encoding"]
+    assert headers["Connection"] == "keep-alive"
+
+
+def test_cookies_tatum_sets_are_never_sent_back(
+    api: TatumClient, mocked_responses: responses.RequestsMock
+) -> None:
+    mocked_responses.get(f"{BASE}/v3/tatum/usage", json=[], headers={"Set-Cookie": "track=1; Path=/"})
+
+    api.get_usage()
+    api.get_usage()
+
+    assert [call.request.headers.get("Cookie") for call in mocked_responses.calls] == [None, None]
 
 
 def test_no_request_id_is_sent_outside_a_request(
