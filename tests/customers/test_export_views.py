@@ -12,8 +12,9 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from customers.apicalls import api_calls_store
 from customers.exports import CSV_ENCODING
-from customers.models import AuditEntry, ExportJob
+from customers.models import ApiCall, AuditEntry, ExportJob
 from tests.users import make_user
 
 Status = ExportJob.Status
@@ -315,6 +316,30 @@ def test_progress_partial_polls_while_running_with_a_bar_against_the_estimate(cl
     assert "Cancel export" in partial
     for label in ("Pages read", "Customers read", "Rows written", "Rate", "Elapsed", "Credits spent"):
         assert label in partial
+
+
+def test_each_poll_of_the_progress_brings_the_header_credits_up_to_date(client, manager):
+    job = running_job(manager)
+    client.force_login(manager)
+    page = client.get(f"/exports/{job.pk}/").content.decode()
+    assert "0 credits today" in page
+
+    # The export's worker reads a page of customers as the manager, between two polls.
+    api_calls_store(
+        [
+            ApiCall(
+                at=timezone.now(),
+                user=manager,
+                method="GET",
+                route="/v3/ledger/customer",
+                duration_ms=5,
+                credits=1,
+            )
+        ]
+    )
+    partial = client.get(f"/exports/{job.pk}/", headers={"HX-Request": "true"}).content.decode()
+
+    assert '<span id="credits-today" hx-swap-oob="innerHTML">1 credit today</span>' in partial
 
 
 def test_without_an_earlier_export_the_bar_is_indeterminate(client, manager):

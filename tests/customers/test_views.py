@@ -710,6 +710,38 @@ def test_header_shows_the_credits_this_user_spent_today(support_client, tatum):
     assert "4 credits today" in page
 
 
+OOB_CREDITS = re.compile(r'<span id="credits-today" hx-swap-oob="innerHTML">(\d+) credits? today</span>')
+
+
+def test_a_fragment_htmx_swaps_in_brings_the_header_credits_up_to_date(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
+    assert page.count('id="credits-today"') == 1 and "hx-swap-oob" not in page
+    assert "2 credits today" in page
+
+    tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
+    fragment = body(support_client.get("/customers/?size=10", headers={"HX-Request": "true"}))
+    assert OOB_CREDITS.findall(fragment) == ["3"]  # the detail's 2 and this page's own call
+
+    tatum.put(url(f"{CUSTOMER_PATH}/disable"), status=204)
+    form = {**STATE_FORM, "reason": "r"}
+    htmx = {"HX-Request": "true"}
+    status = body(support_client.post(f"/customers/{CUSTOMER_ID}/disable/", form, headers=htmx))
+    assert OOB_CREDITS.findall(status) == ["5"]
+
+
+def test_only_fragments_htmx_swaps_in_carry_the_credits(client, support_client, tatum):
+    tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
+    boosted = body(support_client.get("/customers/", headers={"HX-Request": "true", "HX-Boosted": "true"}))
+    assert boosted.count('id="credits-today"') == 1 and OOB_CREDITS.findall(boosted) == []
+    not_found = support_client.get("/customers/..%2F/", headers={"HX-Request": "true"})
+    assert not_found.status_code == 404 and OOB_CREDITS.findall(body(not_found)) == []
+    client.logout()
+    expired = client.get("/customers/", headers={"HX-Request": "true"})
+    assert "HX-Redirect" in expired and "credits-today" not in expired.content.decode()
+
+
 @pytest.mark.parametrize("bad_id", ["abcdefghij\n", "abc\x85defghij", "..", "x" * 101])
 def test_malformed_ids_in_the_address_are_not_found_and_reach_nothing(support_client, tatum, bad_id):
     response = support_client.get(f"/customers/{quote(bad_id, safe='')}/")

@@ -32,6 +32,8 @@ def test_support_looks_up_a_customer_fixes_a_country_and_disables_with_a_reason(
     expect(page.get_by_text("Saved the changes to e2e-alice.")).to_be_visible()
     expect(page.get_by_text("FR: France").first).to_be_visible()
 
+    credits = page.locator("#credits-today")
+    spent = int(credits.inner_text().split()[0])
     page.get_by_role("link", name="Disable").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text("available balance of every account is set to 0")
@@ -41,6 +43,7 @@ def test_support_looks_up_a_customer_fixes_a_country_and_disables_with_a_reason(
     status = page.locator("#customer-status")
     expect(status.get_by_text("Disabled", exact=True)).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text("The customer is now disabled.")
+    expect(credits).to_have_text(f"{spent + 2} credits today")  # the header follows the swapped-in status
     history = page.locator("#customer-history")
     expect(history).to_contain_text("Suspected account takeover, ticket 4711")
     expect(history).to_contain_text("customerCountry")
