@@ -234,7 +234,14 @@ def page_figures(dashboard: str, sandbox: str, db_path: Path, samples: int) -> l
     cid, ext = customer["id"], customer["externalId"]
     token = csrf_token(session, dashboard)
     htmx = {"HX-Request": "true", "X-CSRFToken": token, "Referer": f"{dashboard}/customers/{cid}/"}
-    state = {"external_id": ext, "active": "True", "active_accounts": "0"}
+    # What the detail page's state-change form posts besides the action's own fields.
+    state = {
+        "external_id": ext,
+        "active": "True",
+        "active_accounts": "0",
+        "customer_country": customer.get("customerCountry", ""),
+        "provider_country": customer.get("providerCountry", ""),
+    }
     flip = {"value": True}
 
     def state_change() -> int:

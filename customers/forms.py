@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.core.validators import RegexValidator
 
 from customers.reference import COUNTRY_CHOICES, CURRENCY_CHOICES
 from customers.tatum import Customer
@@ -103,6 +104,11 @@ class CustomerEditForm(forms.Form):
         }
 
 
+# A country code as a page showed it: Tatum may hold one outside its published list, so any short code.
+_SHOWN_CODE_LENGTH = 10
+_SHOWN_CODE = RegexValidator(r"^[A-Za-z0-9]*$", "That is not a country code.")
+
+
 class StateChangeForm(forms.Form):
     reason = forms.CharField(
         label="Reason",
@@ -115,6 +121,13 @@ class StateChangeForm(forms.Form):
     external_id = forms.CharField(max_length=ID_MAX_LENGTH, widget=forms.HiddenInput, strip=False)
     active = forms.BooleanField(required=False, widget=forms.HiddenInput)
     enabled = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # The countries decide the status area's compliance gap; blank when the customer has none.
+    customer_country = forms.CharField(
+        required=False, max_length=_SHOWN_CODE_LENGTH, widget=forms.HiddenInput, validators=[_SHOWN_CODE]
+    )
+    provider_country = forms.CharField(
+        required=False, max_length=_SHOWN_CODE_LENGTH, widget=forms.HiddenInput, validators=[_SHOWN_CODE]
+    )
 
     def __init__(self, *args, reason_required: bool, **kwargs) -> None:
         super().__init__(*args, **kwargs)

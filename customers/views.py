@@ -369,8 +369,7 @@ def customer_state_change(request: HttpRequest, customer_id: str, action: str) -
     form = StateChangeForm(request.POST, reason_required=action in REASON_REQUIRED)
     if not form.is_valid():
         return _state_change_invalid(request, customer_id, action, form)
-    data = form.cleaned_data
-    customer = _customer_as_shown(customer_id, data["external_id"], data["active"], data["enabled"])
+    customer = _customer_as_shown(customer_id, form.cleaned_data)
     active_accounts = _int_or_none(request.POST.get("active_accounts"))
     extra: dict[str, Any] = {}
     service = STATE_SERVICES[action]
@@ -389,9 +388,17 @@ def customer_state_change(request: HttpRequest, customer_id: str, action: str) -
     return _state_change_response(request, customer, active_accounts, extra)
 
 
-def _customer_as_shown(customer_id: str, external_id: str, active: bool, enabled: bool) -> Customer:
-    """The customer as the page showed it (only what the status area needs)."""
-    return Customer(customer_id, external_id, active, enabled)
+def _customer_as_shown(customer_id: str, shown: dict[str, Any]) -> Customer:
+    """The customer as the page showed it (only what the status area needs), from a state change
+    form's values."""
+    return Customer(
+        customer_id,
+        shown.get("external_id", ""),
+        bool(shown.get("active")),
+        bool(shown.get("enabled")),
+        customer_country=shown.get("customer_country") or None,
+        provider_country=shown.get("provider_country") or None,
+    )
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -453,7 +460,13 @@ def _render_confirm(
     option = next(o for o in action_options(customer, active_accounts) if o.name == action)
     form = form or StateChangeForm(
         reason_required=option.reason_required,
-        initial={"external_id": customer.external_id, "active": customer.active, "enabled": customer.enabled},
+        initial={
+            "external_id": customer.external_id,
+            "active": customer.active,
+            "enabled": customer.enabled,
+            "customer_country": customer.customer_country,
+            "provider_country": customer.provider_country,
+        },
     )
     context = {"customer": customer, "option": option, "form": form, "active_accounts": active_accounts}
     return render(request, "customers/customer_state_confirm.html", context, status=status)
@@ -463,9 +476,10 @@ def _state_change_invalid(
     request: HttpRequest, customer_id: str, action: str, form: StateChangeForm
 ) -> HttpResponse:
     post = request.POST
-    customer = _customer_as_shown(
-        customer_id, post.get("external_id", ""), post.get("active") == "True", post.get("enabled") == "True"
-    )
+    # The values that are themselves valid, as the page showed them (a bad one is left out).
+    shown = {"external_id": post.get("external_id", ""), **form.cleaned_data}
+    shown.update(active=post.get("active") == "True", enabled=post.get("enabled") == "True")
+    customer = _customer_as_shown(customer_id, shown)
     active_accounts = _int_or_none(post.get("active_accounts"))
     if request.htmx:
         problem = next(iter(form.errors.values()))[0]

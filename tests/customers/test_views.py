@@ -579,6 +579,51 @@ def test_disable_over_htmx_rerenders_the_status_from_the_known_state_with_one_ca
     assert entry.changes == {"enabled": [True, False]}
 
 
+@pytest.mark.parametrize(
+    ("countries", "gap"),
+    [
+        ({"customer_country": "DE", "provider_country": "CZ"}, None),
+        ({"customer_country": "", "provider_country": "CZ"}, "Compliance gap: customer country missing"),
+        ({"customer_country": "DE", "provider_country": ""}, "Compliance gap: provider country missing"),
+        ({"customer_country": "", "provider_country": ""}, "Compliance gap: both countries missing"),
+    ],
+)
+def test_the_status_after_a_change_shows_the_compliance_gap_the_page_showed(
+    support_client, tatum, countries, gap
+):
+    tatum.put(url(f"{CUSTOMER_PATH}/disable"), status=204)
+    form = {**STATE_FORM, **countries, "reason": "fraud check"}
+    page = body(
+        support_client.post(f"/customers/{CUSTOMER_ID}/disable/", form, headers={"HX-Request": "true"})
+    )
+    assert "The customer is now disabled." in page
+    if gap is None:
+        assert "Compliance gap" not in page
+    else:
+        assert page.count("Compliance gap") == 1 and gap in page
+
+
+def test_the_state_change_form_carries_the_countries_the_page_showed(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(customerCountry="DE", providerCountry=None))
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
+    dialog = page[page.index('<dialog id="dialog-disable"') :]
+    dialog = dialog[: dialog.index("</dialog>")]
+    assert '<input type="hidden" name="customer_country" value="DE">' in dialog
+    assert '<input type="hidden" name="provider_country" value="">' in dialog
+    confirm = body(support_client.get(f"/customers/{CUSTOMER_ID}/disable/"))
+    assert 'name="customer_country" value="DE"' in confirm and 'name="provider_country" value=""' in confirm
+
+
+def test_a_state_change_with_a_garbled_country_is_refused_and_sends_nothing(support_client, tatum):
+    form = {**STATE_FORM, "customer_country": "<DE>", "provider_country": "CZ", "reason": "r"}
+    response = support_client.post(f"/customers/{CUSTOMER_ID}/disable/", form, headers={"HX-Request": "true"})
+    page = body(response)
+    assert "That is not a country code." in page and "nothing was sent" in page
+    assert "&lt;DE&gt;" not in page and "<DE>" not in page
+    assert len(tatum.calls) == 0 and AuditEntry.objects.count() == 0
+
+
 def test_disable_without_a_reason_is_refused_and_sends_nothing(support_client, tatum):
     response = support_client.post(f"/customers/{CUSTOMER_ID}/disable/", {**STATE_FORM, "reason": "  "})
     assert response.status_code == 400

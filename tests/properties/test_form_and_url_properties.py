@@ -275,6 +275,7 @@ def test_any_edit_form_input_is_refused_or_sent_as_valid_changed_fields_only(
     active=flag_text,
     enabled=flag_text,
     active_accounts=st.one_of(number_text, awkward_text),
+    countries=st.tuples(*[st.one_of(st.sampled_from(["", "DE", "XK"]), awkward_text)] * 2),
 )
 @example(
     action="disable",
@@ -284,6 +285,7 @@ def test_any_edit_form_input_is_refused_or_sent_as_valid_changed_fields_only(
     active="True",
     enabled="True",
     active_accounts="²",
+    countries=("DE", "<CZ>"),
 )
 @example(
     action="deactivate",
@@ -293,9 +295,10 @@ def test_any_edit_form_input_is_refused_or_sent_as_valid_changed_fields_only(
     active="True",
     enabled="True",
     active_accounts="9" * 5000,
+    countries=("", "DE" * 100),
 )
 def test_any_state_change_form_input_is_refused_or_sent_once_to_the_right_customer(
-    support_client, fake_tatum, action, htmx, reason, external_id, active, enabled, active_accounts
+    support_client, fake_tatum, action, htmx, reason, external_id, active, enabled, active_accounts, countries
 ):
     fake_tatum.reset()
     entries_before = AuditEntry.objects.count()
@@ -305,6 +308,8 @@ def test_any_state_change_form_input_is_refused_or_sent_once_to_the_right_custom
         "active": active,
         "enabled": enabled,
         "active_accounts": active_accounts,
+        "customer_country": countries[0],
+        "provider_country": countries[1],
     }
 
     response = support_client.post(f"/customers/{CUSTOMER_ID}/{action}/", form, headers=HTMX if htmx else {})
