@@ -158,6 +158,7 @@ def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
 
 
 DETAIL_PAGE = "customers/customer_detail.html"
+DETAIL_READ_CREDITS = CREDIT_COSTS["GET"] * 2  # the customer and its accounts
 DETAIL_MAIN = "customers/partials/customer_detail_main.html"
 
 
@@ -186,7 +187,7 @@ def _detail_page(request: HttpRequest, customer_id: str, reading: CustomerDetail
         detail=detail,
         accounts=accounts,
         accounts_error=message_for(detail.accounts_error) if detail.accounts_error else None,
-        read_credits=CREDIT_COSTS["GET"] * 2,
+        read_credits=DETAIL_READ_CREDITS,
     )
     # The title is the external id, escaped as the template would escape it.
     return page.finish(
@@ -380,12 +381,19 @@ def customer_state_change(request: HttpRequest, customer_id: str, action: str) -
         customer = result.customer
         extra["notice"] = _state_notice(action, result.already)
         extra["changed_entry"] = result.entry
+        if action in BALANCE_ACTIONS and not result.already and active_accounts:
+            # The accounts shown were read before the change, which moved their available balances.
+            extra.update(balances_changed_by=action, read_credits=DETAIL_READ_CREDITS)
     except TatumOutcomeUnknown as exc:
         extra.update(error_context(exc))
         extra["unknown_entry"] = _latest_open_entry(customer_id)
     except TatumError as exc:
         extra.update(error_context(exc))
     return _state_change_response(request, customer, active_accounts, extra)
+
+
+# Changes that move every account's available balance (disable sets it to 0, enable restores it).
+BALANCE_ACTIONS = frozenset({"enable", "disable"})
 
 
 def _customer_as_shown(customer_id: str, shown: dict[str, Any]) -> Customer:

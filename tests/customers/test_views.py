@@ -624,6 +624,61 @@ def test_a_state_change_with_a_garbled_country_is_refused_and_sends_nothing(supp
     assert len(tatum.calls) == 0 and AuditEntry.objects.count() == 0
 
 
+ACCOUNTS_NOTICE = '<div id="accounts-notice" hx-swap-oob="true">'
+ALREADY_DISABLED = {
+    "statusCode": 403,
+    "errorCode": "customer.disabled",
+    "message": "Unable to disable disabled customer.",
+}
+
+
+@pytest.mark.parametrize(
+    ("action", "flag", "said"),
+    [
+        ("disable", "True", "disabling set every account's available balance to 0"),
+        ("enable", "False", "enabling restored every account's available balance"),
+    ],
+)
+def test_a_change_that_moves_balances_marks_the_accounts_shown_as_read_before_it(
+    support_client, tatum, action, flag, said
+):
+    tatum.put(url(f"{CUSTOMER_PATH}/{action}"), status=204)
+    form = {**STATE_FORM, "enabled": flag, "active_accounts": "2", "reason": "r"}
+    page = body(
+        support_client.post(f"/customers/{CUSTOMER_ID}/{action}/", form, headers={"HX-Request": "true"})
+    )
+    assert page.count(ACCOUNTS_NOTICE) == 1 and said in page
+    assert f'<a href="/customers/{CUSTOMER_ID}/">Refresh</a> (2 credits)' in page
+
+
+@pytest.mark.parametrize(
+    ("action", "form", "answer"),
+    [
+        ("disable", {"active_accounts": "0"}, {"status": 204}),  # no accounts shown
+        ("disable", {"active_accounts": "2"}, {"status": 403, "json": ALREADY_DISABLED}),  # nothing changed
+        ("disable", {"active_accounts": "2"}, {"status": 500, "json": {"statusCode": 500}}),  # refused
+        ("deactivate", {"active_accounts": "2"}, {"status": 204}),  # balances untouched
+    ],
+)
+def test_other_outcomes_leave_the_accounts_shown_as_they_are(support_client, tatum, action, form, answer):
+    tatum.put(url(f"{CUSTOMER_PATH}/{action}"), **answer)
+    posted = {**STATE_FORM, **form, "reason": "r"}
+    page = body(
+        support_client.post(f"/customers/{CUSTOMER_ID}/{action}/", posted, headers={"HX-Request": "true"})
+    )
+    assert 'id="customer-status"' in page and "accounts-notice" not in page
+
+
+def test_the_detail_page_has_a_place_for_the_accounts_notice_only_above_accounts(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[account_json()])
+    assert (
+        body(support_client.get(f"/customers/{CUSTOMER_ID}/")).count('<div id="accounts-notice"></div>') == 1
+    )
+    tatum.replace(responses.GET, url(ACCOUNTS_PATH), json=[])
+    assert "accounts-notice" not in body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
+
+
 def test_disable_without_a_reason_is_refused_and_sends_nothing(support_client, tatum):
     response = support_client.post(f"/customers/{CUSTOMER_ID}/disable/", {**STATE_FORM, "reason": "  "})
     assert response.status_code == 400

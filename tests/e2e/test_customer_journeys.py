@@ -43,6 +43,8 @@ def test_support_looks_up_a_customer_fixes_a_country_and_disables_with_a_reason(
     status = page.locator("#customer-status")
     expect(status.get_by_text("Disabled", exact=True)).to_be_visible()
     expect(status).not_to_contain_text("Compliance gap")  # both countries are still set
+    accounts = page.locator("#customer-accounts")
+    expect(accounts).to_contain_text("These balances were read before the change")
     expect(page.get_by_role("status")).to_contain_text("The customer is now disabled.")
     expect(credits).to_have_text(f"{spent + 2} credits today")  # the header follows the swapped-in status
     history = page.locator("#customer-history")
