@@ -109,6 +109,7 @@ def test_repeated_wrong_passwords_lock_the_account_out_from_that_address(client,
     )
     assert locked.status_code == 429
     assert "Too many sign-in attempts" in locked.content.decode()
+    assert "Wait 15 minutes and try again" in locked.content.decode()
     elsewhere = client.post(
         "/accounts/login/", {"username": "sam", "password": PASSWORD}, REMOTE_ADDR="203.0.113.5"
     )
