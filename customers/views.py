@@ -15,7 +15,7 @@ from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from customers import permissions
+from customers import permissions, reference
 from customers.access import permission_required
 from customers.audit import Actor
 from customers.audit_log import AuditPage, entry_page, entry_page_requested, unsettled_entry_settle
@@ -332,6 +332,22 @@ def _attach_tatum_field_errors(form: CustomerEditForm, exc: TatumValidationError
             form.add_error(field, f"Tatum: {sentence}")
 
 
+# Code fields are shown as "code: name", as in the form's dropdowns.
+_CODE_LABELS = {
+    "accounting_currency": reference.currency_label,
+    "customer_country": reference.country_label,
+    "provider_country": reference.country_label,
+}
+
+
+def _field_text(name: str, value: str | None) -> str | None:
+    """A customer field's value as the edit form labels it (None when unset)."""
+    if not value:
+        return None
+    label = _CODE_LABELS.get(name)
+    return label(value) if label else value
+
+
 def _render_conflict(request: HttpRequest, conflict: CustomerConflict) -> HttpResponse:
     current = conflict.current
     yours = conflict.intended
@@ -342,8 +358,8 @@ def _render_conflict(request: HttpRequest, conflict: CustomerConflict) -> HttpRe
     rows = [
         {
             "label": form.fields[name].label,
-            "theirs": getattr(current.customer, name),
-            "yours": value,
+            "theirs": _field_text(name, getattr(current.customer, name)),
+            "yours": _field_text(name, value),
             "differs": value is not None and value != getattr(current.customer, name),
         }
         for name, value in yours.items()

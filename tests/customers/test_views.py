@@ -512,7 +512,9 @@ def test_a_conflicting_edit_writes_nothing_and_shows_theirs_against_yours(suppor
     page = body(response)
     assert response.status_code == 409
     assert "Someone else changed this customer" in page
-    assert "AT" in page and "FR" in page
+    conflict = page[page.index("Someone else changed") : page.index("</table>")]
+    assert "<td>AT: Austria</td>" in conflict and "<td>FR: France <span" in conflict
+    assert "<td>EUR: Euro</td>" in conflict  # unchanged fields are labelled too
     assert not [c for c in tatum.calls if c.request.method == "PUT"]
     assert AuditEntry.objects.count() == 0
 

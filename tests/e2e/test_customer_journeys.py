@@ -69,8 +69,8 @@ def test_a_conflicting_edit_is_caught_and_nothing_is_written(page: Page, live_se
 
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_role("heading", name="Someone else changed this customer")).to_be_visible()
-    expect(page.locator(".conflict")).to_contain_text("AT")
-    expect(page.locator(".conflict")).to_contain_text("FR")
+    expect(page.locator(".conflict")).to_contain_text("AT: Austria")
+    expect(page.locator(".conflict")).to_contain_text("FR: France")
     assert tatum_client().get_customer(customer.id).customer_country == "AT"
     assert not AuditEntry.objects.exists()
 
