@@ -205,13 +205,26 @@ def test_customers_repeated_by_shifting_pages_are_written_once(ledger, manager, 
     assert (job.rows_read, job.duplicates_skipped, job.rows_written) == (240, 10, 230)
 
 
-def test_pages_that_fail_for_a_while_are_retried_and_the_file_is_complete(ledger, manager, quick_retries):
-    fault_next(["500", "malformed", "drop"], count=4)
+@pytest.mark.parametrize("kind", ["500", "malformed"])
+def test_pages_that_fail_for_a_while_are_read_again_and_the_file_is_complete(
+    ledger, manager, quick_retries, kind
+):
+    fault_next([kind], count=4)  # the first reads of pages 1 to 4, made at once
 
     job = export_run(job_id=start(manager).pk)
 
     assert job.status == ExportJob.Status.SUCCEEDED, job.error_message
-    assert job.page_retries >= 1
+    assert job.page_retries == 4, "each failed page was read again"
+    assert read_csv(job) == [expected_row(customer) for customer in LedgerCustomer.objects.order_by("pk")]
+
+
+def test_dropped_connections_are_tried_again_and_the_file_is_complete(ledger, manager, quick_retries):
+    fault_next(["drop"], count=4)
+
+    job = export_run(job_id=start(manager).pk)
+
+    assert job.status == ExportJob.Status.SUCCEEDED, job.error_message
+    assert ApiCall.objects.filter(status=None).count() == 4, "each dropped read is recorded, then made again"
     assert read_csv(job) == [expected_row(customer) for customer in LedgerCustomer.objects.order_by("pk")]
 
 
