@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import http.client
 import os
+import platform
 import re
 import socket
 import sqlite3
@@ -467,7 +468,8 @@ def main() -> None:
 
     lines = [
         f"Benchmark {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {os.cpu_count()} cores, dashboard on gunicorn "
-        f"gthread, {DASHBOARD_WORKERS} processes x {DASHBOARD_THREADS} threads"
+        f"gthread, {DASHBOARD_WORKERS} processes x {DASHBOARD_THREADS} threads, "
+        f"Python {platform.python_version()} ({os.path.realpath(PYTHON)})"
     ]
     with tempfile.TemporaryDirectory() as tmp:
         dashboard_db, sandbox_db = Path(tmp) / "dashboard.sqlite3", Path(tmp) / "sandbox.sqlite3"
