@@ -500,9 +500,9 @@ def _state_change_invalid(
     request: HttpRequest, customer_id: str, action: str, form: StateChangeForm
 ) -> HttpResponse:
     post = request.POST
-    # The values that are themselves valid, as the page showed them (a bad one is left out).
+    # The values that are themselves valid, as the form cleaned them for a valid post (a bad country is
+    # left out; a bad external id is shown as posted, escaped).
     shown = {"external_id": post.get("external_id", ""), **form.cleaned_data}
-    shown.update(active=post.get("active") == "True", enabled=post.get("enabled") == "True")
     customer = _customer_as_shown(customer_id, shown)
     active_accounts = _int_or_none(post.get("active_accounts"))
     if request.htmx:
