@@ -228,10 +228,12 @@ def _worker_run() -> None:
     from django.contrib.auth.models import Group
     from django.core.management import call_command
 
-    from customers.audit import Actor
-    from customers.exports import ExportFilter, export_start
-    from customers.models import ApiCall, ExportJob
-    from dashboard.context import new_request_id
+    from customers.audit.trail import Actor
+    from customers.context import new_request_id
+    from customers.credits.models import ApiCall
+    from customers.exports.filters import ExportFilter
+    from customers.exports.models import ExportJob
+    from customers.exports.services import export_start
 
     user, created = get_user_model().objects.get_or_create(username="bench-manager")
     if created:

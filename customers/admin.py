@@ -7,7 +7,9 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from customers.models import ApiCall, AuditEntry, ExportJob
+from customers.audit.models import AuditEntry
+from customers.credits.models import ApiCall
+from customers.exports.models import ExportJob
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

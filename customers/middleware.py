@@ -1,28 +1,57 @@
+"""Middleware of the app: request ids, Tatum call records, and the header's credits under htmx."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.functional import SimpleLazyObject
 
-from customers.apicalls import api_calls_defer, credits_spent_today
-from customers.view_helpers import is_partial_request
+from customers.context import SAFE_REQUEST_ID, actor_var, new_request_id, request_id_var
+from customers.credits.calls import api_calls_collect, api_calls_store_collected, credits_spent_today
+from customers.pages import is_partial_request
+
+
+class RequestIdMiddleware:
+    """Gives every request an id: in logs, in the `X-Request-ID` response header, in audit entries,
+    and sent on to Tatum."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
+        request.request_id = request_id  # type: ignore[attr-defined]
+        rid_token = request_id_var.set(request_id)
+        # Resolved lazily: the user is attached by the authentication middleware further in.
+        actor_token = actor_var.set(SimpleLazyObject(lambda: getattr(request, "user", None)))
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(rid_token)
+            actor_var.reset(actor_token)
+        response["X-Request-ID"] = request_id
+        return response
 
 
 class ApiCallRecordingMiddleware:
-    """Stores the request's Tatum call records after its response has been sent, not before.
+    """Stores the request's Tatum call records once the view is done, in one `bulk_create`.
 
-    `api_calls_flush` runs on `request_finished`, which the server sends once the response is out: it
-    writes the rows, or hands them to the process's batching writer (`CALL_RECORD_BATCH_MS`). The
-    credits shown on the page already count them.
+    Whatever the view did (an error page, an exception), the calls it made are stored: Tatum billed
+    them. The page's header already counts them (`credits_spent_today`).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        api_calls_defer()
-        return self.get_response(request)
+        token = api_calls_collect()
+        try:
+            return self.get_response(request)
+        finally:
+            api_calls_store_collected(token)
 
 
 class HtmxCreditsMiddleware:
@@ -39,9 +68,8 @@ class HtmxCreditsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if _swapped_fragment(request, response):
-            user = request.user
             response.content += render_to_string(
-                "partials/credits_oob.html", {"credits_today": credits_spent_today(user)}
+                "partials/credits_oob.html", {"credits_today": credits_spent_today(request.user)}
             ).encode(response.charset)
             if response.has_header("Content-Length"):
                 response["Content-Length"] = str(len(response.content))

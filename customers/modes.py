@@ -7,7 +7,8 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 
-from customers.tatum import TatumError, tatum_client
+from customers.credits.client import tatum_client
+from customers.tatum import TatumError
 
 logger = logging.getLogger(__name__)
 

@@ -1,25 +1,9 @@
-from django.urls import path
-
-from customers import audit_views, export_views, views
+from django.urls import include, path
 
 app_name = "customers"
 
 urlpatterns = [
-    path("customers/", views.customer_list_view, name="customer_list"),
-    path("customers/lookup/", views.customer_lookup, name="customer_lookup"),
-    path("customers/<str:customer_id>/", views.customer_detail, name="customer_detail"),
-    path("customers/<str:customer_id>/edit/", views.customer_edit, name="customer_edit"),
-    path("customers/<str:customer_id>/history/", views.customer_history_view, name="customer_history"),
-    path(
-        "customers/<str:customer_id>/verify/<int:entry_id>/",
-        views.customer_change_verify,
-        name="customer_change_verify",
-    ),
-    path(
-        "customers/<str:customer_id>/<str:action>/",
-        views.customer_state_change,
-        name="customer_state_change",
-    ),
-    *audit_views.urlpatterns,
-    *export_views.urlpatterns,
+    path("", include("customers.screens.urls")),
+    path("", include("customers.audit.urls")),
+    path("", include("customers.exports.urls")),
 ]

@@ -47,11 +47,11 @@ TATUM_OFFSET_MODE = env("TATUM_OFFSET_MODE", default="records")
 if TATUM_OFFSET_MODE not in ("records", "pages"):
     raise ImproperlyConfigured("TATUM_OFFSET_MODE must be 'records' or 'pages'.")
 TATUM_EXPORT_CONCURRENCY = env.int("TATUM_EXPORT_CONCURRENCY", default=4)
-# A web process gathers its pages' Tatum call records this long and writes them in one transaction
-# (0: each page's records are written as soon as its response has gone out).
-CALL_RECORD_BATCH_MS = env.int("CALL_RECORD_BATCH_MS", default=50)
-if CALL_RECORD_BATCH_MS < 0:
-    raise ImproperlyConfigured("CALL_RECORD_BATCH_MS must be 0 or more.")
+# Threads of a web process (gunicorn.conf.py reads the same variable). A detail page reads the customer
+# and its accounts at once, so a web process may hold two Tatum connections per thread; an export
+# worker holds TATUM_EXPORT_CONCURRENCY. The client keeps that many alive, so none is discarded.
+WEB_THREADS = env.int("GUNICORN_THREADS", default=16)
+TATUM_POOL_SIZE = env.int("TATUM_POOL_SIZE", default=max(2 * WEB_THREADS, TATUM_EXPORT_CONCURRENCY))
 EXPORT_RETENTION_DAYS = env.int("EXPORT_RETENTION_DAYS", default=30)
 EXPORT_ROOT = Path(env("EXPORT_ROOT", default=str(BASE_DIR / "exports")))
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR).
@@ -79,7 +79,7 @@ if SANDBOX_MODE:
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "dashboard.middleware.RequestIdMiddleware",
+    "customers.middleware.RequestIdMiddleware",
     "customers.middleware.ApiCallRecordingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,7 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "dashboard.context_processors.dashboard",
+                "customers.context_processors.dashboard",
             ],
         },
     },
@@ -135,7 +135,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "dashboard.auth_backends.ModelBackendOneQuery",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -161,7 +161,6 @@ STORAGES = {
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 # --- Security ------------------------------------------------------------------------------------
-SESSION_ENGINE = "dashboard.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 CSRF_COOKIE_HTTPONLY = True
@@ -199,14 +198,14 @@ CONTENT_SECURITY_POLICY = {
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_CLIENT_IP_CALLABLE = "dashboard.middleware.client_ip"
+AXES_CLIENT_IP_CALLABLE = "customers.context.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "dashboard.context.RequestIdLogFilter"}},
+    "filters": {"request_id": {"()": "customers.context.RequestIdLogFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },

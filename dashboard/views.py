@@ -1,13 +1,11 @@
+"""The project's own pages: the home page and the sign-in page."""
+
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-
-from dashboard.health import health_report
 
 
 @require_GET
@@ -17,12 +15,3 @@ def home(request: HttpRequest) -> HttpResponse:
 
 class DashboardLoginView(auth_views.LoginView):
     redirect_authenticated_user = False
-
-
-@login_not_required
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Database and upstream reachability for load balancers; no secrets, no sign-in."""
-    report = health_report()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

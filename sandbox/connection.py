@@ -9,7 +9,6 @@ fails with a broken pipe, which both servers ignore quietly.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import struct
@@ -45,19 +44,6 @@ def request_socket(request: HttpRequest) -> socket.socket | None:
     if isinstance(candidate, socket.socket):
         return candidate
     return _find_socket(environ.get("wsgi.input"))
-
-
-def send_without_delay(request: HttpRequest) -> None:
-    """Turns Nagle's algorithm off for this connection.
-
-    Django's development server writes the headers and the body of a response separately; on a
-    kept-alive connection the second write then waits for the client's delayed ACK, adding ~40 ms to
-    every call. Real APIs do not stall like that, so neither should the sandbox.
-    """
-    sock = request_socket(request)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def drop_connection(request: HttpRequest) -> bool:

@@ -6,9 +6,9 @@ import calendar
 import hashlib
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Sum
+from django.db import IntegrityError
+from django.db.models import F, Sum
 
-from dashboard.db import counter_add
 from sandbox.models import CreditUsage
 
 # Tatum's price list for the endpoints the sandbox serves: 1 credit per read, 2 per write.
@@ -38,12 +38,14 @@ def today_utc() -> date:
 def credits_charge(*, api_key: str, method: str, day: date | None = None) -> int:
     """Adds the cost of one call to the key's total for the day; returns the cost."""
     cost = CREDIT_COSTS.get(method, 1)
-    counter_add(
-        CreditUsage,
-        keys={"key_digest": key_digest(api_key), "day": day or today_utc()},
-        field="credits",
-        amount=cost,
-    )
+    keys = {"key_digest": key_digest(api_key), "day": day or today_utc()}
+    # Single statements, no transaction: under the test server, threads share one SQLite connection.
+    if CreditUsage.objects.filter(**keys).update(credits=F("credits") + cost):
+        return cost
+    try:
+        CreditUsage.objects.create(**keys, credits=cost)
+    except IntegrityError:  # another call created the day's row first
+        CreditUsage.objects.filter(**keys).update(credits=F("credits") + cost)
     return cost
 
 

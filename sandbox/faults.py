@@ -29,7 +29,6 @@ from django.db import connections
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 
-from dashboard.db import instance_by_pk
 from sandbox import responses
 from sandbox.connection import drop_connection
 from sandbox.models import FaultPlan
@@ -120,8 +119,8 @@ class Fault:
 def fault_for_request(rng: random.Random | None = None) -> Fault | None:
     """Decides whether this call fails, consuming one queued fault if there is one."""
     rng = rng or _rng
-    # Read on every call (another process may change the plan), so as one plain statement.
-    config = _effective(instance_by_pk(FaultPlan, FaultPlan.SINGLETON_PK))
+    # Read on every call: another process (`manage.py sandbox_faults`) may change the plan.
+    config = _effective(FaultPlan.objects.filter(pk=FaultPlan.SINGLETON_PK).first())
     kind = _take_queued(config, rng) or pick_fault(config, rng)
     return Fault(kind, config) if kind else None
 

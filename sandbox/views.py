@@ -21,7 +21,6 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import responses, selectors, services
-from sandbox.connection import send_without_delay
 from sandbox.credits import (
     PLAN,
     ROLLOVER_DAY,
@@ -56,8 +55,7 @@ STATE_ACTIONS: dict[str, Callable[..., None]] = {
 
 
 def _start(request: HttpRequest) -> None:
-    """Every answer, errors included, waits `SANDBOX_LATENCY_MS`, and no longer than that."""
-    send_without_delay(request)
+    """Every answer, errors included, waits `SANDBOX_LATENCY_MS`."""
     seconds = latency_seconds()
     if seconds > 0:
         time.sleep(seconds)

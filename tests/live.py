@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import connections
 
-import customers.tatum
+from customers.credits.client import process_session
 
 
 @contextlib.contextmanager
@@ -37,4 +37,4 @@ def sharing_the_test_database(live_server: Any) -> Iterator[None]:
 def hang_up(live_server: Any) -> None:
     """Close the client's kept-alive connections to the live server, so its request threads end and
     close their database connections (PostgreSQL will not drop a test database still in use)."""
-    customers.tatum._shared_session().close()
+    process_session().close()

@@ -17,9 +17,6 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 TATUM_MAX_RPS = 1000.0
-# Each request's call records are written when it finishes, inside the test's own transaction; the
-# batching writer has tests of its own (tests/customers/test_call_record_writer.py).
-CALL_RECORD_BATCH_MS = 0
 # Retries keep their count; only the waits between them shrink, so failing reads stay quick to test.
 TATUM_RETRY_BACKOFF = 0.001
 EXPORT_ROOT = BASE_DIR / ".test-exports"  # noqa: F405

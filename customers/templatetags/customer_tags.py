@@ -1,20 +1,13 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import template
 
-from customers import links, reference
+from customers.tatum import reference
 
 register = template.Library()
-
-
-@register.filter
-def customer_url(customer_id: str, page: str = "detail") -> str:
-    """`{{ customer.id|customer_url:"edit" }}`: what `{% url 'customers:customer_edit' customer.id %}`
-    gives, at a tenth of the cost (see `customers.links`)."""
-    return links.customer_url(customer_id, page)
 
 
 @register.filter
@@ -53,3 +46,22 @@ def utc_text(moment: datetime | None) -> str:
     filter costs several times as much each.
     """
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+@register.filter
+def duration_words(duration: timedelta | float | None) -> str:
+    """A duration (or seconds) in words, its two largest units: "15 minutes", "1 hour 30 minutes";
+    "" when None."""
+    if duration is None:
+        return ""
+    seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
+    remaining = max(0, round(seconds))
+    parts = []
+    for name, size in _UNITS:
+        count, remaining = divmod(remaining, size)
+        if count:
+            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+    return " ".join(parts[:2]) or "0 seconds"

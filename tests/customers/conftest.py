@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import responses
 from django.contrib.auth import get_user_model
+from django.test.html import Element, parse_html
 
 from tests.users import make_user
 
@@ -42,6 +44,29 @@ def account_json(**overrides: Any) -> dict[str, Any]:
 
 def url(path: str) -> str:
     return f"{FAKE_TATUM}{path}"
+
+
+def html_elements(page: str, tag: str | None = None) -> Iterator[tuple[str, dict[str, str | None]]]:
+    """Each element of `page` (or each `tag`), in document order, as (name, attributes): markup read
+    the way a browser reads it, whatever the order of the attributes."""
+    stack: list[Any] = [parse_html(page)]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, Element):
+            continue
+        if node.name and (tag is None or node.name == tag):
+            yield node.name, dict(node.attributes)
+        stack.extend(reversed(node.children))
+
+
+def html_ids(page: str, tag: str | None = None) -> list[str]:
+    """The ids of the elements of `page` (or of its `tag` elements), in document order."""
+    return [attrs["id"] for _, attrs in html_elements(page, tag) if attrs.get("id")]
+
+
+def html_link(page: str, rel: str) -> str | None:
+    """The href of the page's link with `rel` ("next", "prev"), unescaped; None when there is none."""
+    return next((attrs["href"] for _, attrs in html_elements(page, "a") if attrs.get("rel") == rel), None)
 
 
 @pytest.fixture

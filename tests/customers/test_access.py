@@ -8,13 +8,15 @@ from __future__ import annotations
 import pytest
 import responses
 
-from customers.models import ApiCall, AuditEntry
+from customers.audit.models import AuditEntry
+from customers.credits.models import ApiCall
 from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, url
 from tests.users import make_user
 
 pytestmark = pytest.mark.django_db
 
-STATE = {"external_id": "cust-001", "active": "True", "enabled": "True", "reason": "ticket 42"}
+# What the state change form posts: the reason, and the count of active accounts the page showed.
+STATE = {"reason": "ticket 42", "active_accounts": "1"}
 
 # (name, method, path, data, permission holders)
 SUPPORT = {"Support", "superuser"}

@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth.models import Group
 
 from customers import permissions
-from customers.audit import Actor, audit_entry_close, audit_entry_open, audit_entry_record
-from customers.models import AuditEntry
+from customers.audit.models import AuditEntry
+from customers.audit.trail import Actor, audit_entry_close, audit_entry_open, audit_entry_record
 from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, url
 from tests.users import make_user
 

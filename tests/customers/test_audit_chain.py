@@ -13,11 +13,18 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from customers.audit import Actor, audit_entry_close, audit_entry_open, audit_entry_record
-from customers.audit_log import audit_chain_verify
-from customers.models import AuditChainHead, AuditEntry, AuditEntryImmutable
-from customers.services import audit_entry_verify, customer_action_denied, customer_disable, customer_enable
-from customers.tatum import Customer, TatumOutcomeUnknown, TatumRuleError
+from customers.audit.chain import audit_chain_verify
+from customers.audit.models import AuditChainHead, AuditEntry, AuditEntryImmutable
+from customers.audit.services import audit_entry_verify
+from customers.audit.trail import (
+    Actor,
+    audit_entry_close,
+    audit_entry_denied,
+    audit_entry_open,
+    audit_entry_record,
+)
+from customers.screens.services import customer_state_change
+from customers.tatum import TatumOutcomeUnknown, TatumRuleError
 from tests.customers.conftest import CUSTOMER_ID, customer_json, url
 
 pytestmark = pytest.mark.django_db
@@ -240,23 +247,26 @@ def test_an_open_entry_saved_through_the_model_is_refused_too(support):
 
 def test_every_service_path_leaves_sealed_entries_exactly_as_they_were_sealed(support, tatum):
     actor = Actor(user=support, request_id="req-paths-0001")
-    customer = Customer.from_json(customer_json())
     base = f"/v3/ledger/customer/{CUSTOMER_ID}"
+    # Each state change reads the customer first: these answer those reads in turn, then the verify.
+    for enabled in (True, False, False, True):
+        tatum.get(url(base), json=customer_json(enabled=enabled))
     tatum.put(url(f"{base}/disable"), status=204)
     tatum.put(
         url(f"{base}/enable"),
         status=403,
         json={"statusCode": 403, "errorCode": "customer.inactive", "message": "Unable to perform operation."},
     )
-    customer_disable(actor=actor, customer=customer, reason="chargeback")
+
+    def change(action: str, reason: str = ""):
+        return customer_state_change(actor=actor, customer_id=CUSTOMER_ID, action=action, reason=reason)
+
+    assert change(Action.DISABLE, "chargeback").error is None
     sealed = _hashes()
-    with pytest.raises(TatumRuleError):
-        customer_enable(actor=actor, customer=customer, reason="")
+    assert isinstance(change(Action.ENABLE).error, TatumRuleError)
     tatum.replace("PUT", url(f"{base}/enable"), body=requests.ReadTimeout("read timed out"))
-    with pytest.raises(TatumOutcomeUnknown):
-        customer_enable(actor=actor, customer=customer, reason="")
-    customer_action_denied(actor=actor, action=Action.ACTIVATE, customer_id=CUSTOMER_ID)
-    tatum.get(url(base), json=customer_json(enabled=True))
+    assert isinstance(change(Action.ENABLE).error, TatumOutcomeUnknown)
+    audit_entry_denied(actor=actor, action=Action.ACTIVATE, customer_id=CUSTOMER_ID)
     audit_entry_verify(entry=AuditEntry.objects.get(outcome=Outcome.UNKNOWN))
 
     after = _hashes()

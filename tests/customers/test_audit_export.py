@@ -12,9 +12,9 @@ import pytest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from customers.audit import Actor, audit_entry_record
-from customers.audit_log import CSV_COLUMNS
-from customers.models import AuditEntry
+from customers.audit.models import AuditEntry
+from customers.audit.services import CSV_COLUMNS
+from customers.audit.trail import Actor, audit_entry_record
 from tests.customers.conftest import CUSTOMER_ID
 from tests.users import make_user
 
@@ -25,7 +25,7 @@ FILE_NAME = re.compile(r'^attachment; filename="audit-log-\d{8}-\d{6}Z\.csv"$')
 
 def record(user=None, *, at: datetime, action=Action.DISABLE, outcome=Outcome.SUCCEEDED, **fields):
     actor = Actor(user=user, request_id=fields.pop("request_id", "req-export-0001"), ip="10.0.0.7")
-    with mock.patch("customers.audit.timezone.now", return_value=at):
+    with mock.patch("customers.audit.trail.timezone.now", return_value=at):
         return audit_entry_record(actor=actor, action=action, outcome=outcome, **fields)
 
 

@@ -14,14 +14,17 @@ import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
+from pytest_django.asserts import assertInHTML
 
-from customers.audit import Actor, audit_entry_close, audit_entry_open, audit_entry_record
-from customers.models import AuditEntry
-from customers.selectors import customer_get
-from customers.services import customer_disable
-from customers.tatum import TatumOutcomeUnknown, tatum_client
+from customers.audit.models import AuditEntry
+from customers.audit.trail import Actor, audit_entry_close, audit_entry_open, audit_entry_record
+from customers.credits.client import tatum_client
+from customers.screens import services
+from customers.screens.selectors import customer_get
+from customers.screens.services import customer_state_change
+from customers.tatum import TatumOutcomeUnknown
 from sandbox.faults import fault_next, fault_plan_clear, fault_plan_set
-from tests.customers.conftest import CUSTOMER_ID, customer_json, url
+from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, html_ids, url
 from tests.users import make_user
 
 Action = AuditEntry.Action
@@ -47,7 +50,7 @@ def unknown_entry(
 def pending_entry(user, *, minutes_ago: int, customer_id: str = CUSTOMER_ID) -> AuditEntry:
     """A disable left pending by a crash `minutes_ago` minutes ago (the call's answer was never recorded)."""
     started = timezone.now() - timedelta(minutes=minutes_ago)
-    with mock.patch("customers.audit.timezone.now", return_value=started):
+    with mock.patch("customers.audit.trail.timezone.now", return_value=started):
         return audit_entry_open(
             actor=Actor(user=user),
             action=Action.DISABLE,
@@ -58,7 +61,8 @@ def pending_entry(user, *, minutes_ago: int, customer_id: str = CUSTOMER_ID) -> 
 
 
 def listed_ids(response) -> set[int]:
-    return {int(pk) for pk in re.findall(r'<tr id="entry-(\d+)"', response.content.decode())}
+    rows = html_ids(response.content.decode(), "tr")
+    return {int(row.removeprefix("entry-")) for row in rows if re.fullmatch(r"entry-\d+", row)}
 
 
 # --- Against a faked Tatum ---------------------------------------------------------------------------
@@ -107,6 +111,61 @@ def test_verify_reads_the_customer_once_and_seals_the_change_as_done(support_cli
     assert (check.actor, check.outcome, check.customer_id) == (support, Outcome.SUCCEEDED, CUSTOMER_ID)
     assert f"Entry #{entry.pk}" in check.reason
     assert listed_ids(response) == set()
+
+
+@pytest.mark.django_db
+def test_the_customer_pages_verify_button_settles_the_change_and_comes_back_to_the_customer(
+    support_client, support, tatum
+):
+    entry = unknown_entry(support)
+    tatum.get(url(GET_CUSTOMER), json=customer_json(enabled=True))
+    tatum.get(url(f"/v3/ledger/account/customer/{CUSTOMER_ID}"), json=[account_json()])
+    page = support_client.get(f"/customers/{CUSTOMER_ID}/").content.decode()
+    back = f"/customers/{CUSTOMER_ID}/"
+    assertInHTML(f'<input type="hidden" name="next" value="{back}">', page)
+    assert f'action="/audit/unknown/{entry.pk}/verify/"' in page
+    tatum.get(url(GET_CUSTOMER), json=customer_json(enabled=False))
+    tatum.get(url(f"/v3/ledger/account/customer/{CUSTOMER_ID}"), json=[account_json()])
+
+    response = support_client.post(f"/audit/unknown/{entry.pk}/verify/", {"next": back}, follow=True)
+
+    assert response.redirect_chain == [(back, 302)]
+    assert "verified, the change is in place." in response.content.decode()
+    assert f'action="/audit/unknown/{entry.pk}/verify/"' not in response.content.decode()
+    entry.refresh_from_db()
+    assert entry.outcome == Outcome.SUCCEEDED and entry.is_final
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "next_url",
+    ["https://evil.example/", "//evil.example/", "http://testserver.evil.example/", "/\\evil.example/"],
+)
+def test_verify_ignores_a_next_address_on_another_site(support_client, support, tatum, next_url):
+    entry = unknown_entry(support)
+    tatum.get(url(GET_CUSTOMER), json=customer_json(enabled=False))
+
+    response = support_client.post(f"/audit/unknown/{entry.pk}/verify/", {"next": next_url})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/audit/unknown/"
+    assert AuditEntry.objects.get(pk=entry.pk).outcome == Outcome.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_verifying_an_entry_already_settled_goes_back_to_the_customer_it_came_from(
+    support_client, support, tatum
+):
+    entry = audit_entry_record(
+        actor=Actor(user=support), action=Action.DISABLE, outcome=Outcome.SUCCEEDED, customer_id=CUSTOMER_ID
+    )
+    back = f"/customers/{CUSTOMER_ID}/"
+
+    response = support_client.post(f"/audit/unknown/{entry.pk}/verify/", {"next": back})
+
+    assert (response.status_code, response["Location"]) == (302, back)
+    assert len(tatum.calls) == 0
+    assert not AuditEntry.objects.filter(action=Action.VERIFY).exists()
 
 
 @pytest.mark.django_db
@@ -251,18 +310,33 @@ def sandbox(live_server, settings):
     fault_plan_clear()
 
 
+def fault_at_the_write(monkeypatch, kind: str) -> None:
+    """Fail the next write with `kind`: armed after the state change has read the customer."""
+    check_writes = services.circuit_check_writes
+
+    def check_then_arm() -> None:
+        check_writes()
+        fault_next(kind)
+
+    monkeypatch.setattr(services, "circuit_check_writes", check_then_arm)
+
+
 def sandbox_customer(external_id: str):
     account = tatum_client().create_account(currency="BTC", external_id=external_id)
     return customer_get(customer_id=account.customer_id).customer
 
 
 @live
-def test_a_disable_that_timed_out_on_the_live_sandbox_is_verified_as_done(client, sandbox):
+def test_a_disable_that_timed_out_on_the_live_sandbox_is_verified_as_done(client, sandbox, monkeypatch):
     support = make_user("Support", "sam")
     customer = sandbox_customer("audit-live-timeout")
-    fault_next("timeout_after")  # the sandbox disables the customer, then answers too late
-    with pytest.raises(TatumOutcomeUnknown):
-        customer_disable(actor=Actor(user=support), customer=customer, reason="chargeback")
+    fault_at_the_write(
+        monkeypatch, "timeout_after"
+    )  # the sandbox disables the customer, then answers too late
+    result = customer_state_change(
+        actor=Actor(user=support), customer_id=customer.id, action=Action.DISABLE, reason="chargeback"
+    )
+    assert isinstance(result.error, TatumOutcomeUnknown)
     entry = AuditEntry.objects.get(action=Action.DISABLE)
     assert entry.outcome == Outcome.UNKNOWN and not entry.is_final
     client.force_login(support)

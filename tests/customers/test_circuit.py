@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import pytest
 import requests
+from django.template.loader import render_to_string
 
-from customers.circuit import FAILURE_THRESHOLD, circuit_is_open
-from customers.models import AuditEntry
+from customers.audit.models import AuditEntry
+from customers.credits.circuit import (
+    FAILURE_THRESHOLD,
+    UpstreamPaused,
+    circuit_check_writes,
+    circuit_is_open,
+    circuit_record,
+)
+from customers.screens.state import action_options
+from customers.tatum import CallRecord, Customer, TatumUnavailable
 from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, url
 
 pytestmark = pytest.mark.django_db
@@ -27,17 +36,33 @@ def test_repeated_failures_open_the_circuit_and_every_page_shows_the_banner(supp
     assert "Tatum is not answering." in page and "Changes are paused" in page
 
 
-def test_an_open_circuit_refuses_writes_without_calling_tatum_and_records_them(support_client, tatum):
+def test_an_open_circuit_refuses_writes_until_tatum_answers_again() -> None:
+    failure = CallRecord("GET", "/v3/ledger/customer", None, 3000, 1, "")
+    for _ in range(FAILURE_THRESHOLD - 1):
+        circuit_record(failure)
+    circuit_check_writes()  # one failure short: writes still go
+
+    circuit_record(failure)
+    with pytest.raises(UpstreamPaused) as paused:
+        circuit_check_writes()
+    assert isinstance(paused.value, TatumUnavailable) and paused.value.error_code == "circuit.open"
+
+    circuit_record(CallRecord("GET", "/v3/ledger/customer", 403, 80, 1, "customer.not.exists"))
+    circuit_check_writes()
+
+
+def test_while_tatum_keeps_failing_a_state_change_sends_no_write_and_says_why(support_client, tatum):
     _fail_reads_until_open(tatum, support_client)
-    calls_before = len(tatum.calls)
+    tatum.get(url(f"/v3/ledger/customer/{CUSTOMER_ID}"), body=requests.ConnectionError("refused"))
     response = support_client.post(
         f"/customers/{CUSTOMER_ID}/disable/", STATE_FORM, headers={"HX-Request": "true"}
     )
     assert response.status_code == 200
-    assert "Changes are paused because Tatum has been failing." in response.content.decode()
-    assert len(tatum.calls) == calls_before
+    page = response.content.decode()
+    assert "Tatum cannot be reached right now." in page and "Changes are paused" in page
+    assert {call.request.method for call in tatum.calls} == {"GET"}
     entry = AuditEntry.objects.get()
-    assert (entry.outcome, entry.error_code) == ("failed", "circuit.open")
+    assert entry.outcome == "failed" and "nothing was sent" in entry.error_message
 
 
 def test_any_answer_from_tatum_closes_the_circuit(support_client, tatum):
@@ -57,16 +82,18 @@ def test_a_successful_read_closes_the_circuit(support_client, tatum):
     assert "Changes are paused" not in support_client.get("/").content.decode()
 
 
-def test_rendered_status_disables_actions_while_writes_are_paused(support_client, tatum):
-    _fail_reads_until_open(tatum, support_client)
-    response = support_client.post(
-        f"/customers/{CUSTOMER_ID}/enable/",
-        {**STATE_FORM, "enabled": "False"},
-        headers={"HX-Request": "true"},
-    )
-    page = response.content.decode()
-    assert "Paused while Tatum is failing." in page
-    assert "data-dialog-open" not in page
+@pytest.mark.parametrize("paused", [True, False])
+def test_the_status_offers_no_action_while_writes_are_paused(paused):
+    customer = Customer.from_json(customer_json(enabled=False))
+    context = {
+        "customer": customer,
+        "can_change_state": True,
+        "options": action_options(customer, 0),
+        "writes_paused": paused,
+    }
+    status = render_to_string("customers/partials/customer_status.html", context)
+    assert ("Paused while Tatum is failing." in status) is paused
+    assert ("data-dialog-open" in status) is not paused
 
 
 def test_the_list_page_whose_read_opens_the_circuit_already_says_changes_are_paused(support_client, tatum):

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.utils import timezone
 from responses import matchers
 
-from customers import exports
-from customers.exports import ExportFilter, csv_row, duration_text, export_file_path, export_run
-from customers.models import ExportJob
+from customers.credits.models import ApiCall
+from customers.exports import engine
+from customers.exports.engine import csv_row, export_run
+from customers.exports.filters import ExportFilter
+from customers.exports.models import ExportJob
+from customers.exports.selectors import export_file_path
 from customers.tatum import Customer
+from customers.templatetags.customer_tags import duration_words
 from tests.customers.conftest import customer_json, url
 from tests.users import make_user
 
@@ -34,11 +40,6 @@ def queued_job(db):
     )
 
 
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch):
-    monkeypatch.setattr(exports, "PAGE_BACKOFF_SECONDS", 0.001)
-
-
 def page_of(first: int, count: int) -> list[dict]:
     return [customer_json(id=f"{n:024x}", externalId=f"cust-{n}") for n in range(first, first + count)]
 
@@ -48,12 +49,20 @@ def on_page(tatum, page: int, **kwargs) -> None:
     tatum.get(LIST, match=[query], **kwargs)
 
 
+def calls_per_page(tatum) -> Counter[int]:
+    """How many calls `responses` saw for each page (offsets count records, 50 a page)."""
+    offsets = [parse_qs(urlsplit(call.request.url).query)["offset"][0] for call in tatum.calls]
+    return Counter(int(offset) // 50 for offset in offsets)
+
+
 def written_ids(job: ExportJob) -> list[str]:
     lines = export_file_path(job).read_text(encoding="utf-8-sig").splitlines()[1:]
     return [line.split(",", 1)[0] for line in lines]
 
 
-def test_rows_are_written_in_page_order_even_when_later_pages_arrive_first(tatum, queued_job):
+def test_rows_are_written_in_page_order_even_when_later_pages_arrive_first(tatum, queued_job, settings):
+    settings.TATUM_EXPORT_CONCURRENCY = 4
+
     def slow_first_page(request):
         time.sleep(0.3)
         return 200, {}, json.dumps(page_of(0, 50))
@@ -66,40 +75,109 @@ def test_rows_are_written_in_page_order_even_when_later_pages_arrive_first(tatum
     for page in range(4, 12):
         on_page(tatum, page, json=[])
 
-    job = export_run(job_id=queued_job.pk, concurrency=4)
+    job = export_run(job_id=queued_job.pk)
 
     assert job.status == ExportJob.Status.SUCCEEDED
     assert written_ids(job) == [f"{n:024x}" for n in range(157)]
     assert job.pages_read == 4
 
 
-def test_an_evenly_divided_ledger_ends_on_an_empty_page(tatum, queued_job):
+def test_an_evenly_divided_ledger_ends_on_an_empty_page(tatum, queued_job, settings):
+    settings.TATUM_EXPORT_CONCURRENCY = 1
     on_page(tatum, 0, json=page_of(0, 50))
     on_page(tatum, 1, json=[])
 
-    job = export_run(job_id=queued_job.pk, concurrency=1)
+    job = export_run(job_id=queued_job.pk)
 
     assert (job.status, job.pages_read, job.rows_written) == (ExportJob.Status.SUCCEEDED, 2, 50)
 
 
-def test_a_failure_after_the_last_page_does_not_fail_the_export(tatum, queued_job):
+def test_a_failure_after_the_last_page_does_not_fail_the_export(tatum, queued_job, settings):
+    settings.TATUM_EXPORT_CONCURRENCY = 4
     on_page(tatum, 0, json=page_of(0, 10))
     for page in (1, 2, 3):
         on_page(tatum, page, status=500, json={"statusCode": 500, "message": "Internal server error"})
 
-    job = export_run(job_id=queued_job.pk, concurrency=4)
+    job = export_run(job_id=queued_job.pk)
 
     assert job.status == ExportJob.Status.SUCCEEDED
     assert job.rows_written == 10
 
 
-def test_an_upstream_that_ignores_the_offset_fails_the_export_instead_of_looping(tatum, queued_job):
+# --- Retries and the cap on billed calls per page ---------------------------------------------------
+
+GATEWAY_ERROR = {"status": 503, "json": {"statusCode": 503, "message": "Service unavailable"}}
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_page_that_keeps_failing_costs_at_most_four_calls_and_fails_the_export(
+    tatum, queued_job, settings, concurrency
+):
+    """The cap that docs/exports.md states: at most 1 + TATUM_MAX_RETRIES calls (4 credits) a page."""
+    settings.TATUM_EXPORT_CONCURRENCY = concurrency
+    tatum.get(LIST, **GATEWAY_ERROR)
+
+    job = export_run(job_id=queued_job.pk)
+
+    per_page = calls_per_page(tatum)
+    assert settings.TATUM_MAX_RETRIES == 3
+    assert per_page[0] == 4, "the first page was tried exactly as often as the cap allows"
+    assert max(per_page.values()) == 4, "no page read in flight went past the cap either"
+    assert job.credits_spent == ApiCall.objects.count() == len(tatum.calls)
+    assert job.status == ExportJob.Status.FAILED
+    assert job.error_code == "http_503"
+    assert job.error_message.startswith("Page 1 could not be read. Tatum had an internal error.")
+
+
+def test_a_page_that_fails_once_is_read_again_by_the_client_and_the_file_is_complete(
+    tatum, queued_job, settings
+):
+    settings.TATUM_EXPORT_CONCURRENCY = 1
+    on_page(tatum, 0, json=page_of(0, 50))
+    on_page(tatum, 1, **GATEWAY_ERROR)
+    on_page(tatum, 1, json=page_of(50, 50))
+    on_page(tatum, 2, json=page_of(100, 3))
+
+    job = export_run(job_id=queued_job.pk)
+
+    assert job.status == ExportJob.Status.SUCCEEDED
+    assert written_ids(job) == [f"{n:024x}" for n in range(103)]
+    assert calls_per_page(tatum) == {0: 1, 1: 2, 2: 1}
+    assert (job.page_retries, job.credits_spent) == (1, 4)
+
+
+@pytest.mark.parametrize(
+    "answer,code",
+    [
+        ({"body": '{"externalId":"651234","enabled":tr'}, "TatumProtocolError"),
+        ({"status": 500, "json": {"statusCode": 500, "message": "Internal server error"}}, "http_500"),
+    ],
+    ids=["garbled-200", "500"],
+)
+def test_answers_the_client_does_not_retry_fail_the_export_after_one_call(
+    tatum, queued_job, settings, answer, code
+):
+    settings.TATUM_EXPORT_CONCURRENCY = 1
+    on_page(tatum, 0, **answer)
+
+    job = export_run(job_id=queued_job.pk)
+
+    assert calls_per_page(tatum) == {0: 1}
+    assert (job.status, job.error_code, job.page_retries) == (ExportJob.Status.FAILED, code, 0)
+    assert job.error_message.startswith("Page 1 could not be read. Tatum ")
+
+
+def test_an_upstream_that_ignores_the_offset_fails_the_export_instead_of_looping(tatum, queued_job, settings):
+    settings.TATUM_EXPORT_CONCURRENCY = 2
     tatum.get(LIST, json=page_of(0, 50))
 
-    job = export_run(job_id=queued_job.pk, concurrency=2)
+    job = export_run(job_id=queued_job.pk)
 
     assert job.status == ExportJob.Status.FAILED
-    assert "same page twice" in job.error_message and "TATUM_OFFSET_MODE" in job.error_message
+    assert job.error_message == (
+        "Page 2 came back the same as the page before it: check the TATUM_OFFSET_MODE setting."
+    )
+    assert job.error_code == "SamePageTwice"
 
 
 def test_a_job_that_is_not_queued_is_left_alone(tatum, queued_job):
@@ -111,21 +189,22 @@ def test_a_job_that_is_not_queued_is_left_alone(tatum, queued_job):
     assert len(tatum.calls) == 0
 
 
-def test_progress_is_stored_while_reading_not_only_at_the_end(tatum, queued_job, monkeypatch):
-    monkeypatch.setattr(exports, "PROGRESS_INTERVAL", 0)
+def test_progress_is_stored_while_reading_not_only_at_the_end(tatum, queued_job, monkeypatch, settings):
+    settings.TATUM_EXPORT_CONCURRENCY = 1
+    monkeypatch.setattr(engine, "PROGRESS_INTERVAL", 0)
     seen: list[int] = []
-    flush = exports._ExportRun._flush
+    flush = engine._ExportRun._flush
 
     def spy(run, **final):
         flush(run, **final)
         seen.append(ExportJob.objects.get(pk=queued_job.pk).rows_read)
 
-    monkeypatch.setattr(exports._ExportRun, "_flush", spy)
+    monkeypatch.setattr(engine._ExportRun, "_flush", spy)
     for page in range(3):
         on_page(tatum, page, json=page_of(page * 50, 50))
     on_page(tatum, 3, json=[])
 
-    export_run(job_id=queued_job.pk, concurrency=1)
+    export_run(job_id=queued_job.pk)
 
     assert seen[0] < seen[-1] == 150
     assert seen == sorted(seen)
@@ -161,10 +240,17 @@ def test_a_csv_row_names_the_countries_and_leaves_missing_values_empty():
 
 
 @pytest.mark.parametrize(
-    "seconds,text", [(0.4, "0 s"), (45, "45 s"), (185, "3 min 05 s"), (3720, "1 h 02 min"), (None, "")]
+    "seconds,text",
+    [
+        (0.4, "0 seconds"),
+        (45, "45 seconds"),
+        (185, "3 minutes 5 seconds"),
+        (3720, "1 hour 2 minutes"),
+        (None, ""),
+    ],
 )
 def test_durations_read_as_people_say_them(seconds, text):
-    assert duration_text(seconds) == text
+    assert duration_words(seconds) == text
 
 
 def test_a_running_job_without_news_for_two_minutes_is_stalled(db):

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from customers.models import ExportJob
+from customers.exports.models import ExportJob
 from tests.users import make_user
 
 pytestmark = pytest.mark.django_db

@@ -12,9 +12,11 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from customers.apicalls import api_calls_store
-from customers.exports import CSV_ENCODING
-from customers.models import ApiCall, AuditEntry, ExportJob
+from customers.audit.models import AuditEntry
+from customers.credits.calls import api_calls_store
+from customers.credits.models import ApiCall
+from customers.exports.engine import CSV_ENCODING
+from customers.exports.models import ExportJob
 from tests.users import make_user
 
 Status = ExportJob.Status
@@ -230,7 +232,7 @@ def test_starting_an_export_queues_a_task_and_shows_its_progress_page(client, ma
     assert response.status_code == 302 and response["Location"] == f"/exports/{job.pk}/"
     assert (job.status, job.user, job.scope, job.filters) == (Status.QUEUED, manager, "all", {})
     task = DBTaskResult.objects.get(pk=job.task_id)
-    assert task.task_path == "customers.tasks.export_customers"
+    assert task.task_path == "customers.exports.tasks.export_customers"
     assert task.args_kwargs == {"args": [job.pk], "kwargs": {}}
     entry = AuditEntry.objects.get(action=Action.EXPORT_CUSTOMERS)
     assert entry.outcome == Outcome.SUCCEEDED and f"Export {job.pk}" in entry.reason
@@ -318,6 +320,16 @@ def test_progress_partial_polls_while_running_with_a_bar_against_the_estimate(cl
         assert label in partial
 
 
+def test_progress_says_how_many_calls_failed_and_were_made_again(client, manager):
+    job = running_job(manager, page_retries=2, duplicates_skipped=1)
+    client.force_login(manager)
+
+    partial = client.get(f"/exports/{job.pk}/", headers={"HX-Request": "true"}).content.decode()
+
+    assert "2 calls to Tatum failed and were made again." in partial
+    assert "1 customer appeared twice while the ledger changed and was written once." in partial
+
+
 def test_each_poll_of_the_progress_brings_the_header_credits_up_to_date(client, manager):
     job = running_job(manager)
     client.force_login(manager)
@@ -368,13 +380,13 @@ def test_a_failed_export_says_why_and_offers_a_retry(client, manager):
         status=Status.FAILED,
         finished_at=timezone.now(),
         error_code="http_500",
-        error_message="Page 3 could not be read after 5 attempts. Tatum had an internal error.",
+        error_message="Page 3 could not be read. Tatum had an internal error.",
     )
     client.force_login(manager)
 
     page = client.get(f"/exports/{job.pk}/").content.decode()
 
-    assert "Page 3 could not be read after 5 attempts. Tatum had an internal error." in page
+    assert "Page 3 could not be read. Tatum had an internal error." in page
     assert f'action="/exports/{job.pk}/retry/"' in page
     assert "hx-trigger" not in page
 

@@ -16,21 +16,20 @@ import pytest
 from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
-from customers import exports
-from customers.audit import Actor
-from customers.exports import (
-    CSV_COLUMNS,
-    ExportFilter,
-    export_cancel,
-    export_file_path,
-    export_run,
-    export_start,
-)
-from customers.models import ApiCall, AuditEntry, ExportJob
-from customers.reference import country_name
-from customers.tasks import export_customers
-from customers.tatum import tatum_client
+from customers.audit.models import AuditEntry
+from customers.audit.trail import Actor
+from customers.credits.client import tatum_client
+from customers.credits.models import ApiCall
+from customers.exports import engine
+from customers.exports.engine import CSV_COLUMNS, export_run
+from customers.exports.filters import ExportFilter
+from customers.exports.models import ExportJob
+from customers.exports.selectors import export_file_path
+from customers.exports.services import export_cancel, export_start
+from customers.exports.tasks import export_customers
+from customers.tatum.reference import country_name
 from sandbox.faults import fault_next, fault_plan_clear, fault_plan_set
+from sandbox.models import CreditUsage
 from sandbox.models import Customer as LedgerCustomer
 from tests.live import hang_up, sharing_the_test_database
 from tests.users import make_user, roles_ensure
@@ -52,6 +51,7 @@ def roles(transactional_db):
 def ledger(live_server, settings, tmp_path):
     """The dashboard pointed at the live sandbox, with a seeded ledger and an empty export folder."""
     settings.TATUM_API_URL = f"{live_server.url}/sandbox"
+    settings.TATUM_EXPORT_CONCURRENCY = 4
     settings.TATUM_TIMEOUT = (2.0, 5.0)
     settings.EXPORT_ROOT = tmp_path / "exports"
     with sharing_the_test_database(live_server):
@@ -59,14 +59,11 @@ def ledger(live_server, settings, tmp_path):
         # Today's credit counter row exists before pages are read concurrently.
         tatum_client().list_customers(page_size=1)
         ApiCall.objects.all().delete()
+        # A 429 asks for no wait, so that the client's retries stay quick.
+        fault_plan_set(retry_after_seconds=0)
         yield live_server
         fault_plan_clear()
     hang_up(live_server)
-
-
-@pytest.fixture
-def quick_retries(monkeypatch):
-    monkeypatch.setattr(exports, "PAGE_BACKOFF_SECONDS", 0.01)
 
 
 @pytest.fixture
@@ -105,6 +102,11 @@ def expected_row(customer: LedgerCustomer) -> dict[str, str]:
         "providerCountry": customer.provider_country,
         "providerCountryName": name(customer.provider_country),
     }
+
+
+def sandbox_credits() -> int:
+    """What the sandbox charged: one credit for every read it saw, whatever the answer."""
+    return sum(CreditUsage.objects.values_list("credits", flat=True))
 
 
 def files_in(folder: Path) -> list[str]:
@@ -186,9 +188,9 @@ def test_text_that_a_spreadsheet_would_run_is_written_as_plain_text(ledger, mana
 # --- A ledger that changes, an upstream that fails -------------------------------------------------
 
 
-def test_customers_repeated_by_shifting_pages_are_written_once(ledger, manager, monkeypatch):
+def test_customers_repeated_by_shifting_pages_are_written_once(ledger, manager, monkeypatch, settings):
     """Offset paging: customers added before the read position push the rest down a page boundary."""
-    write_page = exports._ExportRun._write_page
+    write_page = engine._ExportRun._write_page
 
     def write_then_insert(run, writer, page, customers):
         write_page(run, writer, page, customers)
@@ -196,69 +198,76 @@ def test_customers_repeated_by_shifting_pages_are_written_once(ledger, manager, 
             for n in range(1, 11):
                 LedgerCustomer.objects.create(pk=-n, ledger_id=f"{n:024x}", external_id=f"late-{n}")
 
-    monkeypatch.setattr(exports._ExportRun, "_write_page", write_then_insert)
+    monkeypatch.setattr(engine._ExportRun, "_write_page", write_then_insert)
     original = [expected_row(customer) for customer in LedgerCustomer.objects.order_by("pk")]
-    job = export_run(job_id=start(manager).pk, concurrency=1)
+    settings.TATUM_EXPORT_CONCURRENCY = 1
+    job = export_run(job_id=start(manager).pk)
 
     rows = read_csv(job)
     assert rows == original, "every customer once, in ledger order"
     assert (job.rows_read, job.duplicates_skipped, job.rows_written) == (240, 10, 230)
 
 
-@pytest.mark.parametrize("kind", ["500", "malformed"])
-def test_pages_that_fail_for_a_while_are_read_again_and_the_file_is_complete(
-    ledger, manager, quick_retries, kind
+@pytest.mark.parametrize("kind", ["drop", "429"])
+def test_pages_that_fail_for_a_while_are_read_again_by_the_client_and_the_file_is_complete(
+    ledger, manager, kind
 ):
     fault_next([kind], count=4)  # the first reads of pages 1 to 4, made at once
 
     job = export_run(job_id=start(manager).pk)
 
     assert job.status == ExportJob.Status.SUCCEEDED, job.error_message
-    assert job.page_retries == 4, "each failed page was read again"
+    assert job.page_retries == 4, "each failed read was made once more"
+    assert ApiCall.objects.count() == job.credits_spent
+    assert ApiCall.objects.exclude(status=200).count() == 4, "each failed call is recorded and charged"
     assert read_csv(job) == [expected_row(customer) for customer in LedgerCustomer.objects.order_by("pk")]
 
 
-def test_dropped_connections_are_tried_again_and_the_file_is_complete(ledger, manager, quick_retries):
-    fault_next(["drop"], count=4)
+def test_a_page_costs_at_most_four_calls_before_the_export_fails_with_a_reason(ledger, manager, settings):
+    """docs/exports.md: at most 1 + TATUM_MAX_RETRIES calls, 4 credits, per page."""
+    settings.TATUM_EXPORT_CONCURRENCY = 1  # one page in flight, so every call is the first page's
+    fault_plan_set(rate=1.0, kinds=["drop"])
+    charged_before = sandbox_credits()
 
     job = export_run(job_id=start(manager).pk)
 
-    assert job.status == ExportJob.Status.SUCCEEDED, job.error_message
-    assert ApiCall.objects.filter(status=None).count() == 4, "each dropped read is recorded, then made again"
-    assert read_csv(job) == [expected_row(customer) for customer in LedgerCustomer.objects.order_by("pk")]
-
-
-def test_an_export_fails_cleanly_with_a_reason_when_tatum_keeps_failing(
-    ledger, manager, quick_retries, settings
-):
-    fault_plan_set(rate=1.0, kinds=["500"])
-
-    job = export_run(job_id=start(manager).pk)
-
+    sandbox_calls = sandbox_credits() - charged_before
+    assert sandbox_calls == ApiCall.objects.count() == job.credits_spent == 4
     assert job.status == ExportJob.Status.FAILED
-    assert "could not be read after 5 attempts" in job.error_message
-    assert "Tatum had an internal error." in job.error_message
-    assert job.error_code == "http_500"
+    assert job.error_message.startswith("Page 1 could not be read. Tatum cannot be reached right now.")
     assert files_in(Path(settings.EXPORT_ROOT)) == [], "neither a file nor a partial file is kept"
     finished = AuditEntry.objects.get(action=AuditEntry.Action.EXPORT_FINISHED)
     assert finished.outcome == AuditEntry.Outcome.FAILED
     assert "could not be read" in finished.error_message
 
 
-def test_a_bad_api_key_fails_at_once_without_retrying(ledger, manager, settings, quick_retries):
+@pytest.mark.parametrize("kind,code", [("500", "http_500"), ("malformed", "TatumProtocolError")])
+def test_a_500_or_a_garbled_answer_fails_the_export_at_once(ledger, manager, settings, kind, code):
+    settings.TATUM_EXPORT_CONCURRENCY = 1
+    fault_plan_set(rate=1.0, kinds=[kind])
+
+    job = export_run(job_id=start(manager).pk)
+
+    assert (job.status, job.error_code, job.credits_spent) == (ExportJob.Status.FAILED, code, 1)
+    assert files_in(Path(settings.EXPORT_ROOT)) == []
+
+
+def test_a_bad_api_key_fails_at_once_without_retrying(ledger, manager, settings):
     settings.SANDBOX_MODE = False  # the client now sends TATUM_API_KEY, which the sandbox refuses
     settings.TATUM_API_KEY = "not-the-sandbox-key"
+    settings.TATUM_EXPORT_CONCURRENCY = 1
 
     job = export_run(job_id=start(manager).pk)
 
     assert job.status == ExportJob.Status.FAILED
-    assert "after 1 attempt." in job.error_message
     assert "API key" in job.error_message
+    assert ApiCall.objects.count() == 1
 
 
 def test_cancelling_stops_the_worker_between_pages_and_keeps_no_file(ledger, manager, monkeypatch, settings):
-    monkeypatch.setattr(exports, "PROGRESS_INTERVAL", 0)
-    write_page = exports._ExportRun._write_page
+    settings.TATUM_EXPORT_CONCURRENCY = 1
+    monkeypatch.setattr(engine, "PROGRESS_INTERVAL", 0)
+    write_page = engine._ExportRun._write_page
     job = start(manager)
 
     def write_then_cancel(run, writer, page, customers):
@@ -266,8 +275,8 @@ def test_cancelling_stops_the_worker_between_pages_and_keeps_no_file(ledger, man
         if page == 1:
             export_cancel(actor=Actor(user=manager), job=ExportJob.objects.get(pk=job.pk))
 
-    monkeypatch.setattr(exports._ExportRun, "_write_page", write_then_cancel)
-    job = export_run(job_id=job.pk, concurrency=1)
+    monkeypatch.setattr(engine._ExportRun, "_write_page", write_then_cancel)
+    job = export_run(job_id=job.pk)
 
     assert job.status == ExportJob.Status.CANCELLED
     assert job.pages_read == 2

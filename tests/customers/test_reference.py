@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from customers.reference import (
+from customers.tatum.reference import (
     COUNTRY_CHOICES,
     COUNTRY_CODES,
     CURRENCY_CHOICES,

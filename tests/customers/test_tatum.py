@@ -9,11 +9,13 @@ import random
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
 from http.client import RemoteDisconnected
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,8 +26,9 @@ import responses
 from responses import matchers
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from customers import tatum
-from customers.models import ApiCall
+from customers.context import acting_as
+from customers.credits.client import process_rate_limiter, process_session, tatum_client
+from customers.credits.models import ApiCall
 from customers.tatum import (
     CREDIT_COSTS,
     Account,
@@ -47,9 +50,8 @@ from customers.tatum import (
     TatumUnavailable,
     TatumValidationError,
     UsageDay,
-    tatum_client,
+    new_session,
 )
-from dashboard.context import acting_as
 
 BASE = "https://tatum.test"
 KEY = "key-7f3a9c21d4e84b6f"
@@ -110,17 +112,27 @@ def records() -> list[CallRecord]:
 
 
 @pytest.fixture
-def make_client(sleeps: list[float], records: list[CallRecord]) -> Callable[..., TatumClient]:
+def session() -> Iterator[requests.Session]:
+    session = new_session(pool_size=2)
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def make_client(
+    sleeps: list[float], records: list[CallRecord], session: requests.Session
+) -> Callable[..., TatumClient]:
     def make(**overrides: Any) -> TatumClient:
         options: dict[str, Any] = {
             "base_url": BASE,
             "api_key": KEY,
             "timeout": (1.0, 2.0),
             "max_rps": 1000.0,
+            "session": session,
+            "rate_limiter": NoWaitLimiter(),
             "on_call": records.append,
             "backoff": 0.1,
             "sleep": sleeps.append,
-            "rate_limiter": NoWaitLimiter(),
         }
         options.update(overrides)
         return TatumClient(**options)
@@ -195,9 +207,9 @@ def test_list_customers_defaults_to_the_first_page_of_fifty(
     assert api.list_customers() == []
 
 
-def test_client_refuses_an_unknown_offset_mode() -> None:
+def test_client_refuses_an_unknown_offset_mode(make_client: Callable[..., TatumClient]) -> None:
     with pytest.raises(ValueError, match="offset_mode"):
-        TatumClient(base_url=BASE, api_key=KEY, timeout=(1, 1), max_rps=1, offset_mode="bytes")
+        make_client(offset_mode="bytes")
 
 
 def test_get_customer_reads_one_customer_by_its_external_id(
@@ -408,12 +420,11 @@ def test_get_usage_parses_days_in_tatums_month_first_format(
 
 
 def test_every_call_sends_the_key_json_accept_user_agent_and_request_id(
-    api: TatumClient, mocked_responses: responses.RequestsMock
+    make_client: Callable[..., TatumClient], mocked_responses: responses.RequestsMock
 ) -> None:
     mocked_responses.get(f"{BASE}/v3/tatum/usage", json=[])
 
-    with acting_as(None, request_id="req-4d2f9a"):
-        api.get_usage()
+    make_client(request_id=lambda: "req-4d2f9a").get_usage()
 
     headers = mocked_responses.calls[0].request.headers
     assert headers["x-api-key"] == KEY
@@ -436,12 +447,15 @@ def test_cookies_tatum_sets_are_never_sent_back(
     assert [call.request.headers.get("Cookie") for call in mocked_responses.calls] == [None, None]
 
 
-def test_no_request_id_is_sent_outside_a_request(
-    api: TatumClient, mocked_responses: responses.RequestsMock
+@pytest.mark.parametrize("request_id", [None, lambda: ""])
+def test_no_request_id_is_sent_when_there_is_none(
+    request_id: Callable[[], str] | None,
+    make_client: Callable[..., TatumClient],
+    mocked_responses: responses.RequestsMock,
 ) -> None:
     mocked_responses.get(f"{BASE}/v3/tatum/usage", json=[])
 
-    api.get_usage()
+    make_client(request_id=request_id).get_usage()
 
     assert "X-Request-ID" not in mocked_responses.calls[0].request.headers
 
@@ -884,13 +898,9 @@ def test_a_read_recovers_when_a_retry_gets_through(
     assert api.get_customer(ID).external_id == "op-1001"
 
 
-def test_the_shared_session_never_retries_by_itself() -> None:
-    session = tatum._shared_session()
-
+def test_a_session_never_retries_by_itself(session: requests.Session) -> None:
     for prefix in ("https://", "http://"):
-        adapter = session.get_adapter(prefix + "tatum.test")
-        assert adapter.max_retries.total == 0
-        assert adapter._pool_maxsize >= 16  # type: ignore[attr-defined]
+        assert session.get_adapter(prefix + "tatum.test").max_retries.total == 0
 
 
 # --- Timeouts and lost connections -----------------------------------------------------------------
@@ -1459,7 +1469,7 @@ def test_each_call_logs_one_line_with_method_route_status_and_duration(
     with caplog.at_level(logging.DEBUG, logger="customers.tatum"):
         api.enable_customer(ID)
 
-    lines = [record.getMessage() for record in caplog.records if record.name == "customers.tatum"]
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("customers.tatum")]
     assert len(lines) == 1
     assert lines[0].startswith("Tatum PUT /v3/ledger/customer/{id}/enable -> 204 in ")
     assert ID not in lines[0]
@@ -1614,33 +1624,50 @@ def test_the_client_waits_for_its_slot_before_every_attempt(
     assert waits == [1.0, 2.0]
 
 
-def test_clients_share_one_rate_limiter_and_one_session() -> None:
-    first = TatumClient(base_url=BASE, api_key=KEY, timeout=(1, 1), max_rps=5)
-    second = TatumClient(base_url="https://other.test", api_key="other", timeout=(1, 1), max_rps=5)
+@pytest.mark.django_db
+def test_the_app_clients_share_the_process_session_and_rate_limiter(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, mocked_responses: responses.RequestsMock
+) -> None:
+    settings.TATUM_API_URL = BASE
+    limiter, session = process_rate_limiter(), process_session()
+    used: list[tuple[str, Any]] = []
 
-    assert first._rate_limiter is second._rate_limiter
-    assert tatum._shared_session() is tatum._shared_session()
+    def wait(max_rps: float) -> float:
+        used.append(("slot", max_rps))
+        return 0.0
 
+    def request(method: str, *args: Any, **kwargs: Any) -> requests.Response:
+        used.append(("request", method))
+        return requests.Session.request(session, method, *args, **kwargs)
 
-def test_the_shared_session_is_created_once_under_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tatum, "_session", None)
-    sessions: list[requests.Session] = []
-    start = threading.Barrier(8)
+    monkeypatch.setattr(limiter, "wait", wait)
+    monkeypatch.setattr(session, "request", request)
+    mocked_responses.get(f"{BASE}/v3/tatum/usage", json=[])
+    mocked_responses.get(f"{BASE}/v3/tatum/usage", json=[])
 
-    def grab() -> None:
-        start.wait()
-        sessions.append(tatum._shared_session())
+    tatum_client().get_usage()
+    tatum_client().get_usage()
 
-    threads = [threading.Thread(target=grab) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert len({id(session) for session in sessions}) == 1
+    assert used == [("slot", settings.TATUM_MAX_RPS), ("request", "GET")] * 2
 
 
 # --- tatum_client() from settings ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_tatum_client_sends_the_id_of_the_request_being_served(
+    settings: Any, mocked_responses: responses.RequestsMock
+) -> None:
+    settings.TATUM_API_URL = BASE
+    mocked_responses.get(f"{BASE}/v3/tatum/usage", json=[])
+    mocked_responses.get(f"{BASE}/v3/tatum/usage", json=[])
+
+    with acting_as(None, request_id="req-4d2f9a0b"):
+        tatum_client().get_usage()
+    tatum_client().get_usage()
+
+    sent = [call.request.headers.get("X-Request-ID") for call in mocked_responses.calls]
+    assert sent == ["req-4d2f9a0b", None]
 
 
 @pytest.mark.django_db
@@ -1710,43 +1737,108 @@ def test_tatum_client_records_every_call_as_an_api_call_row(
     )
 
 
-# --- The environment --------------------------------------------------------------------------------
+# --- The environment -------------------------------------------------------------------------------
+
+
+class _LocalHandler(BaseHTTPRequestHandler):
+    """Answers every GET with an empty JSON array after the server's delay, keeping the connection."""
+
+    protocol_version = "HTTP/1.1"
+    server: _LocalServer
+
+    def do_GET(self) -> None:
+        self.server.request_lines.append(self.requestline)
+        time.sleep(self.server.delay)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"[]")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _LocalServer(ThreadingHTTPServer):
+    request_queue_size = 128  # every thread of a test may connect at once
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(("127.0.0.1", 0), _LocalHandler)
+        self.delay = delay
+        self.request_lines: list[str] = []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
 @pytest.fixture
-def fresh_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+def local_server() -> Iterator[Callable[..., _LocalServer]]:
+    """Starts real HTTP servers on 127.0.0.1 that record each request line."""
+    servers: list[_LocalServer] = []
+
+    def start(delay: float = 0.0) -> _LocalServer:
+        server = _LocalServer(delay)
+        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fresh_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in (
+        "HTTP_PROXY",
+        "http_proxy",
         "HTTPS_PROXY",
         "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
         "NO_PROXY",
         "no_proxy",
         "REQUESTS_CA_BUNDLE",
         "CURL_CA_BUNDLE",
+        "NETRC",
     ):
         monkeypatch.delenv(name, raising=False)
-    tatum._environment_settings.cache_clear()
-    yield monkeypatch
-    tatum._environment_settings.cache_clear()
+    return monkeypatch
 
 
-def test_a_proxy_from_the_environment_is_used_unless_no_proxy_names_the_host(fresh_environment) -> None:
-    fresh_environment.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    assert tatum._environment_settings(BASE)["proxies"]["https"] == "http://proxy.internal:3128"
+def test_a_proxy_from_the_environment_is_used_unless_no_proxy_names_the_host(
+    fresh_environment: pytest.MonkeyPatch,
+    local_server: Callable[..., _LocalServer],
+    make_client: Callable[..., TatumClient],
+) -> None:
+    tatum_host, proxy = local_server(), local_server()
+    api = make_client(base_url=tatum_host.url, max_retries=0)
+    fresh_environment.setenv("HTTP_PROXY", proxy.url)
 
-    tatum._environment_settings.cache_clear()
-    fresh_environment.setenv("NO_PROXY", "tatum.test")
-    assert tatum._environment_settings(BASE)["proxies"] == {}
+    api.get_usage()
+    fresh_environment.setenv("NO_PROXY", "127.0.0.1")
+    api.get_usage()
+
+    # A proxy is asked for the whole URL; the host itself only for the path.
+    assert proxy.request_lines == [f"GET {tatum_host.url}/v3/tatum/usage HTTP/1.1"]
+    assert tatum_host.request_lines == ["GET /v3/tatum/usage HTTP/1.1"]
 
 
-def test_a_ca_bundle_from_the_environment_is_used_to_verify_tatum(fresh_environment) -> None:
-    assert tatum._environment_settings(BASE)["verify"] is True
-    tatum._environment_settings.cache_clear()
+def test_a_ca_bundle_from_the_environment_is_used_to_verify_tatum(
+    fresh_environment: pytest.MonkeyPatch, api: TatumClient, mocked_responses: responses.RequestsMock
+) -> None:
+    mocked_responses.get(f"{BASE}/v3/tatum/usage", json=[])
+    mocked_responses.get(f"{BASE}/v3/tatum/usage", json=[])
+
+    api.get_usage()
     fresh_environment.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
-    assert tatum._environment_settings(BASE)["verify"] == "/etc/ssl/corporate.pem"
+    api.get_usage()
+
+    verify = [call.request.req_kwargs["verify"] for call in mocked_responses.calls]
+    assert verify == [True, "/etc/ssl/corporate.pem"]
 
 
 def test_credentials_in_a_netrc_file_are_never_sent_to_tatum(
-    fresh_environment,
+    fresh_environment: pytest.MonkeyPatch,
     tmp_path: Path,
     make_client: Callable[..., TatumClient],
     mocked_responses: responses.RequestsMock,
@@ -1761,3 +1853,82 @@ def test_credentials_in_a_netrc_file_are_never_sent_to_tatum(
 
     sent = mocked_responses.calls[0].request.headers
     assert "Authorization" not in sent and sent["x-api-key"] == KEY
+
+
+# --- The connection pool --------------------------------------------------------------------------
+
+POOL_FULL = "Connection pool is full, discarding connection"
+
+
+def read_from_every_thread_at_once(session: requests.Session, base_url: str, threads: int) -> None:
+    """`threads` threads each read three times through one session, all starting together."""
+    api = TatumClient(
+        base_url=base_url,
+        api_key=KEY,
+        timeout=(2.0, 5.0),
+        max_rps=1000.0,
+        session=session,
+        rate_limiter=NoWaitLimiter(),
+        max_retries=0,
+    )
+    start = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def read() -> None:
+        start.wait()
+        try:
+            for _ in range(3):
+                api.get_usage()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            failures.append(exc)
+
+    workers = [threading.Thread(target=read) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert failures == []
+
+
+def discarded(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith(POOL_FULL)]
+
+
+@pytest.mark.parametrize("threads", [2, 8])
+def test_a_pool_as_large_as_the_threads_using_it_keeps_every_connection(
+    threads: int, local_server: Callable[..., _LocalServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each answer takes a while, so every thread holds its connection at the same time.
+    server, session = local_server(delay=0.05), new_session(pool_size=threads)
+
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        read_from_every_thread_at_once(session, server.url, threads)
+    session.close()
+
+    assert len(server.request_lines) == 3 * threads
+    assert discarded(caplog) == []
+
+
+def test_a_pool_smaller_than_the_threads_using_it_discards_connections(
+    local_server: Callable[..., _LocalServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, session = local_server(delay=0.05), new_session(pool_size=2)
+
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        read_from_every_thread_at_once(session, server.url, 8)
+    session.close()
+
+    assert discarded(caplog)
+
+
+def test_the_process_session_keeps_a_connection_for_every_call_a_web_process_makes_at_once(
+    settings: Any, local_server: Callable[..., _LocalServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A detail page reads the customer and its accounts at once: two calls per web thread.
+    server = local_server(delay=0.05)
+
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        read_from_every_thread_at_once(process_session(), server.url, 2 * settings.WEB_THREADS)
+    process_session().close()
+
+    assert discarded(caplog) == []

@@ -6,15 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from customers.models import ApiCall
-from customers.tatum import (
-    TatumAuthError,
-    TatumClient,
-    TatumInvalidInput,
-    TatumNotFound,
-    TatumRuleError,
-    tatum_client,
-)
+from customers.credits.client import process_rate_limiter, process_session, tatum_client
+from customers.credits.models import ApiCall
+from customers.tatum import TatumAuthError, TatumClient, TatumInvalidInput, TatumNotFound, TatumRuleError
 from sandbox.models import Account as LedgerAccount
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -110,7 +104,13 @@ def test_errors_come_back_as_the_right_classes(client, settings):
         client.create_account(currency="BTC", external_id="x", customer_country="XX")
     assert ApiCall.objects.count() == calls  # refused before anything was sent
     wrong_key = TatumClient(
-        base_url=settings.TATUM_API_URL, api_key="another-key", timeout=(2, 5), max_rps=100, max_retries=0
+        base_url=settings.TATUM_API_URL,
+        api_key="another-key",
+        timeout=(2, 5),
+        max_rps=100,
+        session=process_session(),
+        rate_limiter=process_rate_limiter(),
+        max_retries=0,
     )
     with pytest.raises(TatumAuthError) as refused:
         wrong_key.get_customer("nobody-here")

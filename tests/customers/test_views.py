@@ -13,9 +13,10 @@ from django.db import OperationalError
 from django.urls import reverse
 from django.utils.html import escape
 
-from customers.audit import Actor, audit_entry_record
-from customers.models import ApiCall, AuditEntry
-from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, url
+from customers.audit.models import AuditEntry
+from customers.audit.trail import Actor, audit_entry_record
+from customers.credits.models import ApiCall
+from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, html_elements, url
 
 pytestmark = pytest.mark.django_db
 
@@ -170,63 +171,28 @@ def test_htmx_gets_only_the_table_of_the_list(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
     fragment = body(support_client.get("/customers/?size=10", headers={"HX-Request": "true"}))
     assert fragment.lstrip().startswith('<section id="customer-table"')
-    assert "<html" not in fragment and "<!--late" not in fragment and "cust-001" in fragment
+    assert "<html" not in fragment and "cust-001" in fragment
+
+
+def page_fails_to_render(monkeypatch, failing_template: str) -> None:
+    import customers.screens.views
+
+    real = customers.screens.views.render
+
+    def render(request, template_name, *args, **kwargs):
+        if template_name == failing_template:
+            raise RuntimeError("template bug")
+        return real(request, template_name, *args, **kwargs)
+
+    monkeypatch.setattr(customers.screens.views, "render", render)
 
 
 def test_a_list_page_that_fails_to_render_still_records_its_call(support_client, tatum, monkeypatch):
-    import customers.view_helpers
-
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    real = customers.view_helpers.render_to_string
-
-    def page_fails(template_name, *args, **kwargs):
-        if template_name == "customers/customer_list.html":
-            raise RuntimeError("template bug")
-        return real(template_name, *args, **kwargs)
-
-    monkeypatch.setattr(customers.view_helpers, "render_to_string", page_fails)
+    page_fails_to_render(monkeypatch, "customers/customer_list.html")
     with pytest.raises(RuntimeError, match="template bug"):
         support_client.get("/customers/")
     assert ApiCall.objects.filter(route="/v3/ledger/customer").count() == 1
-
-
-def test_late_parts_must_each_be_shown_exactly_once():
-    from customers.view_helpers import LateParts
-
-    late = LateParts("content", "credits")
-    page = f"<main>{late.slots['content']}</main><span>{late.slots['credits']}</span>"
-    assert late.fill(page, {"content": "<p>rows</p>", "credits": "2 credits"}) == (
-        "<main><p>rows</p></main><span>2 credits</span>"
-    )
-    with pytest.raises(ValueError, match="credits"):
-        late.fill(f"<main>{late.slots['content']}</main>", {"content": "", "credits": ""})
-    with pytest.raises(ValueError, match="content"):
-        late.fill(page + late.slots["content"], {"content": "", "credits": ""})
-    assert LateParts("content").slots["content"] != late.slots["content"]  # a fresh token each page
-
-
-def test_templates_given_the_request_values_see_what_they_see_given_the_request(rf, support):
-    from django.contrib.messages.storage.fallback import FallbackStorage
-    from django.contrib.sessions.backends.signed_cookies import SessionStore
-    from django.template import engines
-
-    from customers.view_helpers import request_values
-
-    request = rf.get("/customers/?x=1")
-    request.user, request.session, request.request_id = support, SessionStore(), "req-1"
-    request._messages = FallbackStorage(request)
-    template = engines["django"].from_string(
-        "{{ extra }} {{ user.get_username }} {% csrf_token %} {{ request.get_full_path }} {{ nav }} "
-        "{{ mode_label }} {{ sandbox_mode }} {{ upstream_down }} {{ perms.customers.view_customer }} "
-        "{% for message in messages %}{{ message }}{% endfor %}"
-    )
-    with_request = template.render({"extra": "view"}, request)
-    assert "view support" in with_request and "csrfmiddlewaretoken" in with_request
-    assert "/customers/?x=1" in with_request and "&#x27;customers&#x27;: True" in with_request
-    without_request = template.render({**request_values(request), "extra": "view"})
-    # A CSRF token is masked afresh each time it is printed; the rest must be the same.
-    unmasked = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
-    assert unmasked.sub("token", without_request) == unmasked.sub("token", with_request)
 
 
 # --- Lookup and detail ---------------------------------------------------------------------------
@@ -281,12 +247,12 @@ def test_detail_reads_customer_and_accounts_with_two_calls(support_client, tatum
     assert "As of" in page
 
 
-def test_a_detail_page_is_whole_with_nothing_left_of_its_late_parts(support_client, tatum):
+def test_a_detail_page_shows_each_part_once_with_tatum_text_escaped(support_client, tatum):
     hostile = "<b>cust</b>&'"
     tatum.get(url(CUSTOMER_PATH), json=customer_json(externalId=hostile))
     tatum.get(url(ACCOUNTS_PATH), json=[account_json()])
     page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
-    assert "<!--late" not in page and "<b>cust" not in page
+    assert "<b>cust" not in page
     assert f"<title>{escape(hostile)} · Tatum ledger dashboard</title>" in page
     assert page.count(f"<h1>{escape(hostile)}</h1>") == 1
     assert page.count('id="customer-status"') == 1 and page.count('id="customer-accounts"') == 1
@@ -296,18 +262,9 @@ def test_a_detail_page_is_whole_with_nothing_left_of_its_late_parts(support_clie
 
 
 def test_a_detail_page_that_fails_to_render_still_records_its_calls(support_client, tatum, monkeypatch):
-    import customers.views
-
     tatum.get(url(CUSTOMER_PATH), json=customer_json())
     tatum.get(url(ACCOUNTS_PATH), json=[])
-    real = customers.views.render_to_string
-
-    def main_fails(template_name, *args, **kwargs):
-        if template_name == customers.views.DETAIL_MAIN:
-            raise RuntimeError("template bug")
-        return real(template_name, *args, **kwargs)
-
-    monkeypatch.setattr(customers.views, "render_to_string", main_fails)
+    page_fails_to_render(monkeypatch, "customers/customer_detail.html")
     with pytest.raises(RuntimeError, match="template bug"):
         support_client.get(f"/customers/{CUSTOMER_ID}/")
     assert ApiCall.objects.count() == 2
@@ -397,8 +354,8 @@ def test_detail_shows_the_ten_newest_changes_and_links_to_all_of_them(support_cl
 def test_a_first_page_of_changes_knows_their_number_and_counts_them_only_when_it_cannot(
     count, django_assert_num_queries
 ):
-    from customers.audit_log import entry_page
-    from customers.selectors import customer_history
+    from customers.audit.selectors import entry_page
+    from customers.screens.selectors import customer_history
 
     _history_entries(count)
     with django_assert_num_queries(1 if count <= 10 else 2):  # the page; and the count past one page
@@ -409,8 +366,8 @@ def test_a_first_page_of_changes_knows_their_number_and_counts_them_only_when_it
 
 
 def test_a_later_page_of_changes_counts_them_all():
-    from customers.audit_log import entry_page
-    from customers.selectors import customer_history
+    from customers.audit.selectors import entry_page
+    from customers.screens.selectors import customer_history
 
     _history_entries(25)
     first = entry_page(customer_history(customer_id=CUSTOMER_ID), size=10)
@@ -559,22 +516,26 @@ def test_invalid_input_is_refused_before_anything_is_written(support_client, tat
 
 # --- State changes -------------------------------------------------------------------------------
 
-STATE_FORM = {"external_id": "cust-001", "active": "True", "enabled": "True", "active_accounts": "0"}
+HTMX = {"HX-Request": "true"}
 
 
-def test_disable_over_htmx_rerenders_the_status_from_the_known_state_with_one_call(support_client, tatum):
+def post_change(client, action: str, htmx: bool = True, **form):
+    """Post a state change as the page's dialog does: a reason, and the accounts the page showed."""
+    data = {"reason": "fraud check", "active_accounts": "0", **form}
+    return client.post(f"/customers/{CUSTOMER_ID}/{action}/", data, headers=HTMX if htmx else {})
+
+
+def test_disable_over_htmx_reads_the_customer_then_writes_and_rerenders_the_status(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
     tatum.put(url(f"{CUSTOMER_PATH}/disable"), status=204)
-    response = support_client.post(
-        f"/customers/{CUSTOMER_ID}/disable/",
-        {**STATE_FORM, "reason": "fraud check"},
-        headers={"HX-Request": "true"},
-    )
-    page = body(response)
-    assert len(tatum.calls) == 1
+    page = body(post_change(support_client, "disable"))
+    assert [call.request.method for call in tatum.calls] == ["GET", "PUT"]
+    assert ApiCall.objects.count() == 2
     assert 'id="customer-status"' in page and "Disabled" in page
     assert 'data-dialog-open="dialog-enable"' in page
     assert "The customer is now disabled." in page
-    assert 'id="customer-history" class="card"' not in page  # the history is swapped out of band
+    history = [attrs for _, attrs in html_elements(page, "section") if attrs.get("id") == "customer-history"]
+    assert [attrs.get("hx-swap-oob") for attrs in history] == ["true"]  # swapped in out of band only
     assert "fraud check" in page
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.outcome, entry.reason) == ("disable", "succeeded", "fraud check")
@@ -584,20 +545,18 @@ def test_disable_over_htmx_rerenders_the_status_from_the_known_state_with_one_ca
 @pytest.mark.parametrize(
     ("countries", "gap"),
     [
-        ({"customer_country": "DE", "provider_country": "CZ"}, None),
-        ({"customer_country": "", "provider_country": "CZ"}, "Compliance gap: customer country missing"),
-        ({"customer_country": "DE", "provider_country": ""}, "Compliance gap: provider country missing"),
-        ({"customer_country": "", "provider_country": ""}, "Compliance gap: both countries missing"),
+        ({"customerCountry": "DE", "providerCountry": "CZ"}, None),
+        ({"customerCountry": None, "providerCountry": "CZ"}, "Compliance gap: customer country missing"),
+        ({"customerCountry": "DE", "providerCountry": None}, "Compliance gap: provider country missing"),
+        ({"customerCountry": None, "providerCountry": None}, "Compliance gap: both countries missing"),
     ],
 )
-def test_the_status_after_a_change_shows_the_compliance_gap_the_page_showed(
+def test_the_status_after_a_change_shows_the_compliance_gap_tatum_reported(
     support_client, tatum, countries, gap
 ):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(**countries))
     tatum.put(url(f"{CUSTOMER_PATH}/disable"), status=204)
-    form = {**STATE_FORM, **countries, "reason": "fraud check"}
-    page = body(
-        support_client.post(f"/customers/{CUSTOMER_ID}/disable/", form, headers={"HX-Request": "true"})
-    )
+    page = body(post_change(support_client, "disable"))
     assert "The customer is now disabled." in page
     if gap is None:
         assert "Compliance gap" not in page
@@ -605,25 +564,34 @@ def test_the_status_after_a_change_shows_the_compliance_gap_the_page_showed(
         assert page.count("Compliance gap") == 1 and gap in page
 
 
-def test_the_state_change_form_carries_the_countries_the_page_showed(support_client, tatum):
-    tatum.get(url(CUSTOMER_PATH), json=customer_json(customerCountry="DE", providerCountry=None))
-    tatum.get(url(ACCOUNTS_PATH), json=[])
+def test_the_state_change_form_posts_only_the_reason_and_the_accounts_shown(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[account_json()])
     page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
     dialog = page[page.index('<dialog id="dialog-disable"') :]
     dialog = dialog[: dialog.index("</dialog>")]
-    assert '<input type="hidden" name="customer_country" value="DE">' in dialog
-    assert '<input type="hidden" name="provider_country" value="">' in dialog
-    confirm = body(support_client.get(f"/customers/{CUSTOMER_ID}/disable/"))
-    assert 'name="customer_country" value="DE"' in confirm and 'name="provider_country" value=""' in confirm
+    names = set(re.findall(r'name="([^"]+)"', dialog))
+    assert names == {"csrfmiddlewaretoken", "active_accounts", "reason"}
+    assert "3 Tatum credits" in dialog
 
 
-def test_a_state_change_with_a_garbled_country_is_refused_and_sends_nothing(support_client, tatum):
-    form = {**STATE_FORM, "customer_country": "<DE>", "provider_country": "CZ", "reason": "r"}
-    response = support_client.post(f"/customers/{CUSTOMER_ID}/disable/", form, headers={"HX-Request": "true"})
-    page = body(response)
-    assert "That is not a country code." in page and "nothing was sent" in page
-    assert "&lt;DE&gt;" not in page and "<DE>" not in page
-    assert len(tatum.calls) == 0 and AuditEntry.objects.count() == 0
+def test_forged_fields_posted_with_a_change_reach_neither_tatum_nor_the_trail(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(externalId="as-tatum-has-it"))
+    tatum.put(url(f"{CUSTOMER_PATH}/disable"), status=204)
+    forged = {
+        "external_id": "SOMEONE-ELSE-999",
+        "active": "False",
+        "enabled": "False",
+        "customer_country": "XX",
+        "provider_country": "",
+        "customer_id": "5e68c66581f2ee32bc354088",
+    }
+    page = body(post_change(support_client, "disable", **forged))
+    entry = AuditEntry.objects.get()
+    assert entry.customer_id == CUSTOMER_ID and entry.customer_external_id == "as-tatum-has-it"
+    assert entry.changes == {"enabled": [True, False]}
+    assert "SOMEONE-ELSE-999" not in page and "Compliance gap" not in page
+    assert [c.request.url for c in tatum.calls] == [url(CUSTOMER_PATH), url(f"{CUSTOMER_PATH}/disable")]
 
 
 ACCOUNTS_NOTICE = '<div id="accounts-notice" hx-swap-oob="true">'
@@ -635,39 +603,39 @@ ALREADY_DISABLED = {
 
 
 @pytest.mark.parametrize(
-    ("action", "flag", "said"),
+    ("action", "enabled", "said"),
     [
-        ("disable", "True", "disabling set every account's available balance to 0"),
-        ("enable", "False", "enabling restored every account's available balance"),
+        ("disable", True, "disabling set every account's available balance to 0"),
+        ("enable", False, "enabling restored every account's available balance"),
     ],
 )
 def test_a_change_that_moves_balances_marks_the_accounts_shown_as_read_before_it(
-    support_client, tatum, action, flag, said
+    support_client, tatum, action, enabled, said
 ):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(enabled=enabled))
     tatum.put(url(f"{CUSTOMER_PATH}/{action}"), status=204)
-    form = {**STATE_FORM, "enabled": flag, "active_accounts": "2", "reason": "r"}
-    page = body(
-        support_client.post(f"/customers/{CUSTOMER_ID}/{action}/", form, headers={"HX-Request": "true"})
-    )
+    page = body(post_change(support_client, action, active_accounts="2"))
     assert page.count(ACCOUNTS_NOTICE) == 1 and said in page
     assert f'<a href="/customers/{CUSTOMER_ID}/">Refresh</a> (2 credits)' in page
 
 
 @pytest.mark.parametrize(
-    ("action", "form", "answer"),
+    ("action", "accounts", "read", "answer"),
     [
-        ("disable", {"active_accounts": "0"}, {"status": 204}),  # no accounts shown
-        ("disable", {"active_accounts": "2"}, {"status": 403, "json": ALREADY_DISABLED}),  # nothing changed
-        ("disable", {"active_accounts": "2"}, {"status": 500, "json": {"statusCode": 500}}),  # refused
-        ("deactivate", {"active_accounts": "2"}, {"status": 204}),  # balances untouched
+        ("disable", "0", {}, {"status": 204}),  # no accounts shown
+        ("disable", "2", {}, {"status": 403, "json": ALREADY_DISABLED}),  # nothing changed
+        ("disable", "2", {"enabled": False}, None),  # already disabled when read: nothing sent
+        ("disable", "2", {}, {"status": 500, "json": {"statusCode": 500}}),  # refused
+        ("deactivate", "2", {}, {"status": 204}),  # balances untouched
     ],
 )
-def test_other_outcomes_leave_the_accounts_shown_as_they_are(support_client, tatum, action, form, answer):
-    tatum.put(url(f"{CUSTOMER_PATH}/{action}"), **answer)
-    posted = {**STATE_FORM, **form, "reason": "r"}
-    page = body(
-        support_client.post(f"/customers/{CUSTOMER_ID}/{action}/", posted, headers={"HX-Request": "true"})
-    )
+def test_other_outcomes_leave_the_accounts_shown_as_they_are(
+    support_client, tatum, action, accounts, read, answer
+):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(**read))
+    if answer is not None:
+        tatum.put(url(f"{CUSTOMER_PATH}/{action}"), **answer)
+    page = body(post_change(support_client, action, active_accounts=accounts))
     assert 'id="customer-status"' in page and "accounts-notice" not in page
 
 
@@ -682,23 +650,36 @@ def test_the_detail_page_has_a_place_for_the_accounts_notice_only_above_accounts
 
 
 def test_disable_without_a_reason_is_refused_and_sends_nothing(support_client, tatum):
-    response = support_client.post(f"/customers/{CUSTOMER_ID}/disable/", {**STATE_FORM, "reason": "  "})
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
+    tatum.get(url(ACCOUNTS_PATH), json=[])
+    response = post_change(support_client, "disable", htmx=False, reason="  ")
     assert response.status_code == 400
     assert "Give a reason" in body(response)
-    assert len(tatum.calls) == 0
+    assert not [c for c in tatum.calls if c.request.method == "PUT"]
+    assert AuditEntry.objects.count() == 0
 
 
-def test_disable_over_htmx_without_a_reason_says_why_and_sends_nothing(support_client, tatum):
-    response = support_client.post(
-        f"/customers/{CUSTOMER_ID}/disable/", {**STATE_FORM, "reason": " "}, headers={"HX-Request": "true"}
-    )
+def test_disable_over_htmx_without_a_reason_says_why_and_changes_nothing(support_client, tatum):
+    response = post_change(support_client, "disable", reason=" ")
     page = body(response)
-    assert 'id="customer-status"' in page
+    assert response["HX-Reswap"] == "none"  # the status area stays as it was
+    assert 'id="customer-status"' not in page and '<div id="messages"' in page
     assert "Give a reason: it goes into the audit trail." in page and "nothing was sent" in page
     assert len(tatum.calls) == 0 and AuditEntry.objects.count() == 0
 
 
-def test_already_in_that_state_refreshes_the_view_with_an_explanation(support_client, tatum):
+def test_a_change_to_the_state_the_customer_is_in_sends_nothing_and_says_so(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(enabled=True))
+    page = body(post_change(support_client, "enable"))
+    assert "already enabled" in page and "nothing was changed" in page
+    assert 'data-dialog-open="dialog-disable"' in page
+    assert [c.request.method for c in tatum.calls] == ["GET"]
+    entry = AuditEntry.objects.get()
+    assert entry.outcome == "failed" and "Nothing was sent" in entry.error_message
+
+
+def test_tatum_saying_already_in_that_state_refreshes_the_view_with_an_explanation(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(enabled=False))
     tatum.put(
         url(f"{CUSTOMER_PATH}/enable"),
         status=403,
@@ -708,15 +689,23 @@ def test_already_in_that_state_refreshes_the_view_with_an_explanation(support_cl
             "message": "Unable to enable enabled customer.",
         },
     )
-    form = {**STATE_FORM, "enabled": "False"}
-    page = body(
-        support_client.post(f"/customers/{CUSTOMER_ID}/enable/", form, headers={"HX-Request": "true"})
-    )
+    page = body(post_change(support_client, "enable"))
     assert "already enabled" in page
     assert 'data-dialog-open="dialog-disable"' in page
 
 
+def test_a_change_whose_read_fails_says_why_and_sends_nothing(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), body=requests.ConnectionError("refused"))
+    response = post_change(support_client, "disable")
+    page = body(response)
+    assert response.status_code == 200 and response["HX-Reswap"] == "none"
+    assert "Tatum cannot be reached" in page and "Tatum is not answering" in page
+    assert not [c for c in tatum.calls if c.request.method == "PUT"]
+    assert AuditEntry.objects.get().outcome == "failed"
+
+
 def test_deactivate_with_active_accounts_explains_what_to_do_first(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
     tatum.put(
         url(f"{CUSTOMER_PATH}/deactivate"),
         status=403,
@@ -726,36 +715,27 @@ def test_deactivate_with_active_accounts_explains_what_to_do_first(support_clien
             "message": "Unable to deactivate customer, accounts not deactivated.",
         },
     )
-    page = body(
-        support_client.post(
-            f"/customers/{CUSTOMER_ID}/deactivate/",
-            {**STATE_FORM, "reason": "closing"},
-            headers={"HX-Request": "true"},
-        )
-    )
+    page = body(post_change(support_client, "deactivate", reason="closing"))
     assert "Deactivate the customer&#x27;s accounts first" in page
     entry = AuditEntry.objects.get()
     assert entry.outcome == "failed" and entry.error_code == "customer.deactivate.account.active"
 
 
 def test_a_timed_out_change_is_shown_as_unknown_and_verify_settles_it(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json())
     tatum.put(url(f"{CUSTOMER_PATH}/disable"), body=requests.ReadTimeout("read timed out"))
-    page = body(
-        support_client.post(
-            f"/customers/{CUSTOMER_ID}/disable/",
-            {**STATE_FORM, "reason": "r"},
-            headers={"HX-Request": "true"},
-        )
-    )
+    page = body(post_change(support_client, "disable", reason="r"))
     entry = AuditEntry.objects.get()
     assert entry.outcome == "unknown"
-    assert "Outcome unknown" in page and f"/verify/{entry.pk}/" in page
-    tatum.get(url(CUSTOMER_PATH), json=customer_json(enabled=False))
-    response = support_client.post(f"/customers/{CUSTOMER_ID}/verify/{entry.pk}/")
-    assert response.status_code == 302
+    verify = reverse("customers:audit_unknown_verify", args=[entry.pk])
+    assert "Outcome unknown" in page and f'action="{verify}"' in page
+    assert f'name="next" value="/customers/{CUSTOMER_ID}/"' in page
+    tatum.replace(responses.GET, url(CUSTOMER_PATH), json=customer_json(enabled=False))
+    response = support_client.post(verify, {"next": f"/customers/{CUSTOMER_ID}/"})
+    assert response.status_code == 302 and response["Location"] == f"/customers/{CUSTOMER_ID}/"
     entry.refresh_from_db()
     assert entry.outcome == "succeeded" and entry.sequence is not None
-    assert len([c for c in tatum.calls if c.request.method == "GET"]) == 1
+    assert len([c for c in tatum.calls if c.request.method == "GET"]) == 2  # before the write, and verify
 
 
 def _unknown_change(reason: str) -> AuditEntry:
@@ -774,17 +754,21 @@ def test_detail_shows_every_unsettled_change_however_old(support_client, tatum, 
     tatum.get(url(CUSTOMER_PATH), json=customer_json())
     tatum.get(url(ACCOUNTS_PATH), json=[])
     _history_entries(2)
-    old, recent = _unknown_change("old timeout"), None
+    old = _unknown_change("old timeout")
     _history_entries(later_changes)
     recent = _unknown_change("recent timeout")
     page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
-    assert f"/verify/{old.pk}/" in page and f"/verify/{recent.pk}/" in page
-    assert page.index(f"/verify/{recent.pk}/") < page.index(f"/verify/{old.pk}/")  # newest first
+    old_form, recent_form = (
+        f'action="{reverse("customers:audit_unknown_verify", args=[entry.pk])}"' for entry in (old, recent)
+    )
+    assert old_form in page and recent_form in page
+    assert page.index(recent_form) < page.index(old_form)  # newest first
 
 
 def test_state_change_without_javascript_redirects_back_to_the_detail_page(support_client, tatum):
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(active=False))
     tatum.put(url(f"{CUSTOMER_PATH}/activate"), status=204)
-    response = support_client.post(f"/customers/{CUSTOMER_ID}/activate/", {**STATE_FORM, "active": "False"})
+    response = post_change(support_client, "activate", htmx=False)
     assert response.status_code == 302 and response["Location"] == f"/customers/{CUSTOMER_ID}/"
 
 
@@ -794,11 +778,11 @@ def test_confirmation_page_without_javascript_names_customer_consequence_and_cos
     page = body(support_client.get(f"/customers/{CUSTOMER_ID}/disable/"))
     assert "Disable customer cust-001?" in page
     assert "available balance of every account is set to 0" in page
-    assert "2 Tatum credits" in page and 'name="reason"' in page and "required" in page
+    assert "3 Tatum credits" in page and 'name="reason"' in page and "required" in page
 
 
 def test_unknown_state_action_is_not_found(support_client, tatum):
-    assert support_client.post(f"/customers/{CUSTOMER_ID}/explode/", STATE_FORM).status_code == 404
+    assert post_change(support_client, "explode").status_code == 404
     assert len(tatum.calls) == 0
 
 
@@ -807,9 +791,9 @@ def test_header_shows_the_credits_this_user_spent_today(support_client, tatum):
     tatum.get(url(ACCOUNTS_PATH), json=[])
     support_client.get(f"/customers/{CUSTOMER_ID}/")
     tatum.put(url(f"{CUSTOMER_PATH}/disable"), status=204)
-    support_client.post(f"/customers/{CUSTOMER_ID}/disable/", {**STATE_FORM, "reason": "r"})
+    post_change(support_client, "disable", htmx=False, reason="r")
     page = body(support_client.get("/"))
-    assert "4 credits today" in page
+    assert "5 credits today" in page  # 2 for the page, 1 + 2 for the change
 
 
 OOB_CREDITS = re.compile(r'<span id="credits-today" hx-swap-oob="innerHTML">(\d+) credits? today</span>')
@@ -823,24 +807,22 @@ def test_a_fragment_htmx_swaps_in_brings_the_header_credits_up_to_date(support_c
     assert "2 credits today" in page
 
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    fragment = body(support_client.get("/customers/?size=10", headers={"HX-Request": "true"}))
+    fragment = body(support_client.get("/customers/?size=10", headers=HTMX))
     assert OOB_CREDITS.findall(fragment) == ["3"]  # the detail's 2 and this page's own call
 
     tatum.put(url(f"{CUSTOMER_PATH}/disable"), status=204)
-    form = {**STATE_FORM, "reason": "r"}
-    htmx = {"HX-Request": "true"}
-    status = body(support_client.post(f"/customers/{CUSTOMER_ID}/disable/", form, headers=htmx))
-    assert OOB_CREDITS.findall(status) == ["5"]
+    status = body(post_change(support_client, "disable", reason="r"))
+    assert OOB_CREDITS.findall(status) == ["6"]  # and the change's read and write
 
 
 def test_only_fragments_htmx_swaps_in_carry_the_credits(client, support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
     boosted = body(support_client.get("/customers/", headers={"HX-Request": "true", "HX-Boosted": "true"}))
     assert boosted.count('id="credits-today"') == 1 and OOB_CREDITS.findall(boosted) == []
-    not_found = support_client.get("/customers/..%2F/", headers={"HX-Request": "true"})
+    not_found = support_client.get("/customers/..%2F/", headers=HTMX)
     assert not_found.status_code == 404 and OOB_CREDITS.findall(body(not_found)) == []
     client.logout()
-    expired = client.get("/customers/", headers={"HX-Request": "true"})
+    expired = client.get("/customers/", headers=HTMX)
     assert "HX-Redirect" in expired and "credits-today" not in expired.content.decode()
 
 
@@ -860,7 +842,7 @@ def test_detail_stores_its_call_records_even_when_reading_the_history_fails(
     def locked(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr("customers.views.entry_page", locked)
+    monkeypatch.setattr("customers.screens.views.entry_page", locked)
     support_client.raise_request_exception = False
     assert support_client.get(f"/customers/{CUSTOMER_ID}/").status_code == 500
     assert sorted(ApiCall.objects.values_list("route", flat=True)) == [

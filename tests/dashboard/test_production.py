@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.test import RequestFactory, override_settings
 
-from dashboard.middleware import client_ip
+from customers.context import client_ip
 from tests.users import PASSWORD, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,10 +56,45 @@ def test_settings_refuse_to_start_without_a_secret_key_when_debug_is_off():
     assert "Set SECRET_KEY" in result.stderr
 
 
-def test_settings_refuse_a_negative_call_record_batch_delay():
-    result = django_setup(CALL_RECORD_BATCH_MS="-1")
-    assert result.returncode != 0
-    assert "CALL_RECORD_BATCH_MS must be 0 or more" in result.stderr
+POOL_SETTINGS = ("TATUM_POOL_SIZE", "WEB_THREADS", "TATUM_EXPORT_CONCURRENCY")
+_POOL_VARIABLES = ("TATUM_POOL_SIZE", "GUNICORN_THREADS", "TATUM_EXPORT_CONCURRENCY")
+
+
+def pool_settings(**env: str) -> dict[str, int]:
+    """The pool settings of a fresh process started with `env` (and none of them set otherwise)."""
+    inherited = {key: value for key, value in os.environ.items() if key not in _POOL_VARIABLES}
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({{name: getattr(settings, name) for name in {POOL_SETTINGS!r}}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**inherited, "DJANGO_SETTINGS_MODULE": "dashboard.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_tatum_pool_of_the_test_settings_has_room_for_every_call_at_once(settings):
+    # A detail page reads the customer and its accounts at once: two connections per web thread.
+    assert settings.TATUM_POOL_SIZE >= 2 * settings.WEB_THREADS
+    assert settings.TATUM_POOL_SIZE >= settings.TATUM_EXPORT_CONCURRENCY
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"GUNICORN_THREADS": "40"}, {"GUNICORN_THREADS": "2", "TATUM_EXPORT_CONCURRENCY": "12"}],
+    ids=["defaults", "many web threads", "a wide export"],
+)
+def test_the_tatum_pool_grows_with_the_web_threads_and_the_export_concurrency(env):
+    values = pool_settings(**env)
+    assert values["WEB_THREADS"] == int(env.get("GUNICORN_THREADS", values["WEB_THREADS"]))
+    assert values["TATUM_POOL_SIZE"] >= 2 * values["WEB_THREADS"]
+    assert values["TATUM_POOL_SIZE"] >= values["TATUM_EXPORT_CONCURRENCY"]
 
 
 @pytest.mark.django_db

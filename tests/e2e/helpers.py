@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from customers.tatum import Customer, tatum_client
+from customers.credits.client import tatum_client
+from customers.tatum import Customer
 from tests.users import PASSWORD
 
 

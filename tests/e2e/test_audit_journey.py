@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from customers.audit import Actor, audit_entry_record
-from customers.models import AuditEntry
-from customers.tatum import tatum_client
+from customers.audit.models import AuditEntry
+from customers.audit.trail import Actor, audit_entry_record
+from customers.credits.client import tatum_client
 from tests.e2e.helpers import sign_in
 from tests.live import sharing_the_test_database
 from tests.users import make_user

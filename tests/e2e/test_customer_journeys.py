@@ -7,9 +7,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from customers.audit import Actor, audit_entry_record
-from customers.models import AuditEntry
-from customers.tatum import tatum_client
+from customers.audit.models import AuditEntry
+from customers.audit.trail import Actor, audit_entry_record
+from customers.credits.client import tatum_client
 from tests.e2e.helpers import sandbox_customer, sign_in
 from tests.users import make_user
 
@@ -46,7 +46,8 @@ def test_support_looks_up_a_customer_fixes_a_country_and_disables_with_a_reason(
     accounts = page.locator("#customer-accounts")
     expect(accounts).to_contain_text("These balances were read before the change")
     expect(page.get_by_role("status")).to_contain_text("The customer is now disabled.")
-    expect(credits).to_have_text(f"{spent + 2} credits today")  # the header follows the swapped-in status
+    # The change reads the customer (1) and writes (2); the header follows the swapped-in status.
+    expect(credits).to_have_text(f"{spent + 3} credits today")
     history = page.locator("#customer-history")
     expect(history).to_contain_text("Suspected account takeover, ticket 4711")
     expect(history).to_contain_text("customerCountry")

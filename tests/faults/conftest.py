@@ -12,9 +12,9 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db.models import Sum
 
-from customers import services
-from customers.models import ApiCall
-from customers.tatum import tatum_client
+from customers.credits.client import tatum_client
+from customers.credits.models import ApiCall
+from customers.screens import services
 from sandbox.faults import fault_next, fault_plan_clear, fault_plan_get, fault_plan_set
 from sandbox.models import CreditUsage
 from sandbox.models import Customer as LedgerCustomer
@@ -57,13 +57,25 @@ class ServerRequests:
 
 
 @pytest.fixture
-def sandbox_dashboard(live_server, settings) -> Iterator[str]:
+def server_requests() -> ServerRequests:
+    """The live server's requests in flight.
+
+    A write that timed out on the client's side may still be running on the server, on the test's
+    one shared SQLite connection; the next request must wait for it (`wait_until_idle`), as two
+    threads cannot use that connection at once. With a connection per thread (PostgreSQL, or any
+    real deployment) the overlap is harmless.
+    """
+    return ServerRequests()
+
+
+@pytest.fixture
+def sandbox_dashboard(live_server, settings, server_requests) -> Iterator[str]:
     """The dashboard's Tatum client points at the live sandbox; no fault is planned at the start."""
     settings.TATUM_API_URL = live_server.url + "/sandbox"
     settings.TATUM_TIMEOUT = (1.0, READ_TIMEOUT_SECONDS)
     # Two retries instead of the default three: the same logic, less waiting on read timeouts.
     settings.TATUM_MAX_RETRIES = 2
-    in_flight = ServerRequests()
+    in_flight = server_requests
     request_started.connect(in_flight.started, weak=False)
     request_finished.connect(in_flight.finished, weak=False)
     fault_plan_clear()
@@ -86,8 +98,8 @@ def support_client(client, sandbox_dashboard):
 def fault_before_write(monkeypatch) -> Callable[[str], None]:
     """Arms a fault for the next write, once the request's own reads are done.
 
-    An edit reads the customer again before it writes; a fault queued beforehand would hit that
-    read. This arms it at the last moment before the write is sent (after the circuit check).
+    An edit or a state change reads the customer before it writes; a fault queued beforehand would
+    hit that read. This arms it at the last moment before the write is sent (after the circuit check).
     """
     armed: list[str] = []
     check_writes = services.circuit_check_writes

@@ -15,10 +15,12 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from customers.circuit import FAILURE_THRESHOLD
-from customers.models import AuditEntry
+from customers.audit.models import AuditEntry
+from customers.credits.circuit import FAILURE_THRESHOLD, circuit_is_open
 from sandbox.faults import AFTER_KINDS, BASIC_KINDS, fault_next
+from tests.customers.conftest import html_ids
 from tests.faults.conftest import (
+    STALL_SECONDS,
     CallTally,
     LedgerCustomerRef,
     ledger_customer,
@@ -118,15 +120,9 @@ def open_page(client: Client, journey: ReadJourney, customer: LedgerCustomerRef)
 
 
 def state_form(customer: LedgerCustomerRef) -> dict[str, str]:
-    """What the detail page's state change form posts: the state it showed, and a reason."""
+    """What the detail page's state change form posts: a reason, and the active accounts it showed."""
     stored = ledger_state(customer)
-    return {
-        "external_id": customer.external_id,
-        "active": str(stored.active),
-        "enabled": str(stored.enabled),
-        "active_accounts": str(stored.accounts.filter(active=True).count()),
-        "reason": "Fault drill",
-    }
+    return {"active_accounts": str(stored.accounts.filter(active=True).count()), "reason": "Fault drill"}
 
 
 def edit_form(customer: LedgerCustomerRef, form_page) -> dict[str, str]:
@@ -140,8 +136,21 @@ def edit_form(customer: LedgerCustomerRef, form_page) -> dict[str, str]:
     }
 
 
-def verify_url(customer: LedgerCustomerRef, entry: AuditEntry) -> str:
-    return f"/customers/{customer.id}/verify/{entry.pk}/"
+def verify_url(entry: AuditEntry) -> str:
+    return f"/audit/unknown/{entry.pk}/verify/"
+
+
+def verify_from_the_customer_page(client: Client, customer: LedgerCustomerRef, entry: AuditEntry):
+    """What the customer page's Verify button does: settle the entry, then come back to the page."""
+    return client.post(verify_url(entry), {"next": f"/customers/{customer.id}/"}, follow=True)
+
+
+def assert_recorded_as_tatum_holds_it(
+    entry: AuditEntry, customer: LedgerCustomerRef, flag: str, before
+) -> None:
+    """The entry names the customer and its state as the dashboard read them, never as posted."""
+    assert (entry.customer_id, entry.customer_external_id) == (customer.id, customer.external_id)
+    assert entry.changes == {flag: [before, not before]}
 
 
 def assert_settles_to_the_truth(
@@ -150,12 +159,12 @@ def assert_settles_to_the_truth(
     """An unknown outcome is settled by Verify; every outcome ends final and true to the ledger."""
     entry.refresh_from_db()
     if entry.outcome == AuditEntry.Outcome.UNKNOWN:
-        response = client.post(verify_url(customer, entry), follow=True)
+        response = verify_from_the_customer_page(client, customer, entry)
         assert response.redirect_chain == [(f"/customers/{customer.id}/", 302)]
         assert_dashboard_page(response, 200)
         assert "message-success" in text(response)
         # Settled: the page no longer offers to verify it.
-        assert verify_url(customer, entry) not in text(response)
+        assert verify_url(entry) not in text(response)
         entry.refresh_from_db()
     expected = AuditEntry.Outcome.SUCCEEDED if applied else AuditEntry.Outcome.FAILED
     assert entry.outcome == expected, f"the audit trail says {entry.outcome}; the change applied={applied}"
@@ -220,7 +229,7 @@ def test_a_single_transient_read_fault_is_invisible_to_the_user(support_client, 
 @pytest.mark.parametrize("kind", WRITE_KINDS)
 @pytest.mark.parametrize("action", STATE_CHANGES)
 def test_a_state_change_under_a_fault_is_audited_truthfully_and_sent_once(
-    support_client, action, kind, transport
+    support_client, fault_before_write, server_requests, action, kind, transport
 ):
     start, flag, after = STATE_CHANGES[action]
     customer = ledger_customer(start)
@@ -228,27 +237,34 @@ def test_a_state_change_under_a_fault_is_audited_truthfully_and_sent_once(
     url = f"/customers/{customer.id}/{action}/"
     applied = kind in APPLIED_KINDS
     before = CallTally.now()
-    fault_next(kind)
+    fault_before_write(kind)
 
     if transport == "htmx":
         response = support_client.post(url, form, headers=HTMX)
         assert_dashboard_page(response, 200)
-        assert 'id="customer-status"' in text(response)
+        assert "customer-status" in html_ids(text(response))
     else:
-        response = support_client.post(url, form, follow=True)
-        assert response.redirect_chain == [(f"/customers/{customer.id}/", 302)]
+        response = support_client.post(url, form)
+        assert response.status_code == 302 and response["Location"] == f"/customers/{customer.id}/"
+        server_requests.wait_until_idle(limit=STALL_SECONDS + 2)
+        response = support_client.get(response["Location"])
         assert_dashboard_page(response, 200)
+    server_requests.wait_until_idle(limit=STALL_SECONDS + 2)
 
+    assert queued_faults() == 0
     entry = AuditEntry.objects.get(customer_id=customer.id, action=action)
     assert entry.outcome in OUTCOMES_AFTER_THE_CALL[kind], (
         f"{kind}: the audit trail says {entry.outcome}, yet the sandbox applied={applied}"
     )
+    assert_recorded_as_tatum_holds_it(entry, customer, flag, not after)
     assert any(message in text(response) for message in WRITE_FAILURE_MESSAGES[kind])
     if entry.outcome == AuditEntry.Outcome.UNKNOWN:
-        assert verify_url(customer, entry) in text(response)
+        assert verify_url(entry) in text(response)
     assert getattr(ledger_state(customer), flag) == (after if applied else not after)
     tally = CallTally.now().since(before)
     assert tally.puts == 1
+    if transport == "htmx":
+        assert tally.gets == 1  # the customer, read once before the write
     assert_every_call_accounted_for(tally)
 
     assert_settles_to_the_truth(support_client, customer, entry, applied)
@@ -256,8 +272,34 @@ def test_a_state_change_under_a_fault_is_audited_truthfully_and_sent_once(
     assert AuditEntry.objects.filter(customer_id=customer.id, action=action).count() == 1
 
 
+@pytest.mark.parametrize("kind", BASIC_KINDS)
+def test_a_state_change_whose_read_fails_sends_nothing_and_records_that(support_client, kind):
+    customer = ledger_customer()
+    before = CallTally.now()
+    fault_next(kind, count=read_attempts(kind))
+
+    response = support_client.post(f"/customers/{customer.id}/disable/", state_form(customer), headers=HTMX)
+
+    assert_dashboard_page(response, 200)
+    assert READ_FAILURE_MESSAGES[kind] in text(response)
+    assert queued_faults() == 0
+    entry = AuditEntry.objects.get(customer_id=customer.id, action=AuditEntry.Action.DISABLE)
+    assert (entry.outcome, entry.is_final) == (AuditEntry.Outcome.FAILED, True)
+    # Nothing was read, so nothing but the id in the address is recorded about the customer.
+    assert (entry.customer_external_id, entry.changes) == ("", {})
+    assert entry.error_message.startswith(
+        "Reading the customer before the change failed, so nothing was sent"
+    )
+    assert ledger_state(customer).enabled
+    tally = CallTally.now().since(before)
+    assert (tally.gets, tally.puts) == (read_attempts(kind), 0)
+    assert_every_call_accounted_for(tally)
+
+
 @pytest.mark.parametrize("kind", WRITE_KINDS)
-def test_an_edit_under_a_fault_is_audited_truthfully_and_sent_once(support_client, fault_before_write, kind):
+def test_an_edit_under_a_fault_is_audited_truthfully_and_sent_once(
+    support_client, fault_before_write, server_requests, kind
+):
     customer = ledger_customer()
     url = f"/customers/{customer.id}/edit/"
     form_page = support_client.get(url)
@@ -267,23 +309,26 @@ def test_an_edit_under_a_fault_is_audited_truthfully_and_sent_once(support_clien
     fault_before_write(kind)
 
     response = support_client.post(url, edit_form(customer, form_page))
+    server_requests.wait_until_idle(limit=STALL_SECONDS + 2)
 
     assert_dashboard_page(response, 502)
+    assert queued_faults() == 0
     entry = AuditEntry.objects.get(customer_id=customer.id, action=AuditEntry.Action.UPDATE)
     assert entry.outcome in OUTCOMES_AFTER_THE_CALL[kind], (
         f"{kind}: the audit trail says {entry.outcome}, yet the sandbox applied={applied}"
     )
+    assert entry.customer_external_id == customer.external_id
     assert entry.changes == {"customerCountry": ["DE", "FR"]}
     assert any(message in text(response) for message in WRITE_FAILURE_MESSAGES[kind])
     assert ledger_state(customer).customer_country == ("FR" if applied else "DE")
     tally = CallTally.now().since(before)
-    assert (tally.gets, tally.puts) == (1, 1)
+    assert tally.puts == 1
     assert_every_call_accounted_for(tally)
 
     if entry.outcome == AuditEntry.Outcome.UNKNOWN:
         detail = support_client.get(f"/customers/{customer.id}/")
         assert_dashboard_page(detail, 200)
-        assert verify_url(customer, entry) in text(detail)
+        assert verify_url(entry) in text(detail)
     assert_settles_to_the_truth(support_client, customer, entry, applied)
     assert CallTally.now().since(before).puts == 1
 
@@ -307,55 +352,60 @@ def test_an_edit_whose_fresh_read_fails_sends_and_records_no_change(support_clie
     assert_every_call_accounted_for(tally)
 
 
-def test_verifying_while_tatum_still_fails_keeps_the_change_unknown_until_a_read_succeeds(support_client):
+def test_verifying_while_tatum_still_fails_keeps_the_change_unknown_until_a_read_succeeds(
+    support_client, fault_before_write, server_requests
+):
     customer = ledger_customer()
     before = CallTally.now()
-    fault_next("drop_after")
+    fault_before_write("drop_after")
     support_client.post(f"/customers/{customer.id}/disable/", state_form(customer), headers=HTMX)
+    server_requests.wait_until_idle(limit=STALL_SECONDS + 2)
     entry = AuditEntry.objects.get(customer_id=customer.id, action=AuditEntry.Action.DISABLE)
     assert entry.outcome == AuditEntry.Outcome.UNKNOWN
 
     fault_next("500")
-    response = support_client.post(verify_url(customer, entry), follow=True)
+    response = verify_from_the_customer_page(support_client, customer, entry)
 
+    assert response.redirect_chain == [(f"/customers/{customer.id}/", 302)]
     assert_dashboard_page(response, 200)
     assert "Tatum had an internal error." in text(response)
     entry.refresh_from_db()
     assert entry.outcome == AuditEntry.Outcome.UNKNOWN and not entry.is_final
-    assert verify_url(customer, entry) in text(response)
+    assert verify_url(entry) in text(response)
 
     assert_settles_to_the_truth(support_client, customer, entry, applied=True)
-    again = support_client.post(verify_url(customer, entry), follow=True)
-    assert "That change was already settled." in text(again)
+    again = verify_from_the_customer_page(support_client, customer, entry)
+    assert "is already settled, or is not waiting for verification" in text(again)
     tally = CallTally.now().since(before)
     assert tally.puts == 1
     assert_every_call_accounted_for(tally)
 
 
-def test_after_repeated_failures_changes_pause_without_calling_tatum_and_resume_once_it_answers(
-    support_client,
-):
+def test_after_repeated_failures_a_change_sends_nothing_until_its_own_read_is_answered(support_client):
     customer = ledger_customer()
     form = state_form(customer)
     url = f"/customers/{customer.id}/disable/"
     fault_next("500", count=FAILURE_THRESHOLD)
     for _ in range(FAILURE_THRESHOLD):
         assert "Tatum had an internal error." in text(support_client.get("/customers/"))
+    assert circuit_is_open()
     before = CallTally.now()
+    fault_next("500")
 
     response = support_client.post(url, form, headers=HTMX)
 
     assert_dashboard_page(response, 200)
-    assert "Changes are paused because Tatum has been failing." in text(response)
-    paused = AuditEntry.objects.get(customer_id=customer.id, action=AuditEntry.Action.DISABLE)
-    assert (paused.outcome, paused.error_code, paused.is_final) == ("failed", "circuit.open", True)
-    assert CallTally.now().since(before) == CallTally(0, 0, 0, 0)
+    assert "Tatum had an internal error." in text(response)
+    refused = AuditEntry.objects.get(customer_id=customer.id, action=AuditEntry.Action.DISABLE)
+    assert (refused.outcome, refused.is_final) == ("failed", True)
+    assert (CallTally.now().since(before).gets, CallTally.now().since(before).puts) == (1, 0)
     assert ledger_state(customer).enabled
 
-    # Any answer from Tatum closes the circuit again; the same change then goes through, once.
-    assert customer.external_id in text(support_client.get("/customers/"))
+    # The change's own read is an answer from Tatum: it closes the circuit, and the change goes
+    # through, once.
     response = support_client.post(url, form, headers=HTMX)
     assert "The customer is now disabled." in text(response)
+    assert not circuit_is_open()
     assert not ledger_state(customer).enabled
     entries = AuditEntry.objects.filter(customer_id=customer.id, action=AuditEntry.Action.DISABLE)
     outcomes = list(entries.values_list("outcome", flat=True))

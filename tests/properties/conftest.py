@@ -22,7 +22,7 @@ import pytest
 import responses
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from customers.reference import COUNTRY_CODES, CURRENCY_CODES
+from customers.tatum.reference import COUNTRY_CODES, CURRENCY_CODES
 from tests.customers.conftest import customer_json
 from tests.users import make_user
 

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import hypothesis
 import pytest
 from django.urls import Resolver404, resolve
+from django.utils.encoding import iri_to_uri
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from customers.models import AuditEntry
-from customers.reference import COUNTRY_CODES, CURRENCY_CODES
-from customers.selectors import customer_fingerprint
+from customers.audit.models import AuditEntry
+from customers.audit.trail import Actor, audit_entry_close, audit_entry_open
+from customers.screens.selectors import customer_fingerprint
 from customers.tatum import Customer
+from customers.tatum.reference import COUNTRY_CODES, CURRENCY_CODES
 from tests.customers.conftest import CUSTOMER_ID, customer_json
 from tests.properties.conftest import STATE_ACTIONS
 
@@ -121,27 +123,21 @@ def test_any_list_paging_parameters_show_a_page_and_ask_tatum_only_for_valid_one
 @dataclass(frozen=True)
 class Route:
     method: str
-    template: str  # below /customers/, with {id} and {entry}
+    template: str  # with {id}
 
-    def path(self, customer_id: str, entry_id: int) -> str:
-        return "/customers/" + self.template.format(id=quote(customer_id, safe=""), entry=entry_id)
+    def path(self, customer_id: str) -> str:
+        return self.template.format(id=quote(customer_id, safe=""))
 
 
 ROUTES = {
-    "detail": Route("GET", "{id}/"),
-    "edit form": Route("GET", "{id}/edit/"),
-    "edit save": Route("POST", "{id}/edit/"),
-    **{f"{action} confirmation": Route("GET", f"{{id}}/{action}/") for action in STATE_ACTIONS},
-    **{action: Route("POST", f"{{id}}/{action}/") for action in STATE_ACTIONS},
-    "verify": Route("POST", "{id}/verify/{entry}/"),
+    "detail": Route("GET", "/customers/{id}/"),
+    "edit form": Route("GET", "/customers/{id}/edit/"),
+    "edit save": Route("POST", "/customers/{id}/edit/"),
+    **{f"{action} confirmation": Route("GET", f"/customers/{{id}}/{action}/") for action in STATE_ACTIONS},
+    **{action: Route("POST", f"/customers/{{id}}/{action}/") for action in STATE_ACTIONS},
 }
-STATE_FORM = {
-    "external_id": "cust-001",
-    "active": "True",
-    "enabled": "True",
-    "active_accounts": "0",
-    "reason": "Checked",
-}
+# What the state change form posts: a reason, and the count of active accounts the page showed.
+STATE_FORM = {"active_accounts": "0", "reason": "Checked"}
 
 
 def edit_form(**changes: str) -> dict[str, str]:
@@ -160,21 +156,19 @@ def edit_form(**changes: str) -> dict[str, str]:
     customer_id=awkward_text,
     route=st.sampled_from(list(ROUTES.values())),
     htmx=st.booleans(),
-    entry_id=st.integers(min_value=0, max_value=2**70),
 )
-@example(customer_id="..", route=ROUTES["detail"], htmx=False, entry_id=1)
-@example(customer_id="../../tatum/version", route=ROUTES["activate"], htmx=True, entry_id=1)
-@example(customer_id="a" * 10 + "%2F..", route=ROUTES["disable"], htmx=False, entry_id=1)
-@example(customer_id=CUSTOMER_ID, route=ROUTES["verify"], htmx=False, entry_id=2**63)
-@example(customer_id="cust-1", route=ROUTES["disable confirmation"], htmx=False, entry_id=1)
-@example(customer_id="customer-0001", route=ROUTES["deactivate confirmation"], htmx=False, entry_id=1)
-@example(customer_id="6e68c66581f2ee32bc354088", route=ROUTES["detail"], htmx=True, entry_id=1)
-@example(customer_id="x/disable", route=ROUTES["detail"], htmx=False, entry_id=1)
+@example(customer_id="..", route=ROUTES["detail"], htmx=False)
+@example(customer_id="../../tatum/version", route=ROUTES["activate"], htmx=True)
+@example(customer_id="a" * 10 + "%2F..", route=ROUTES["disable"], htmx=False)
+@example(customer_id="cust-1", route=ROUTES["disable confirmation"], htmx=False)
+@example(customer_id="customer-0001", route=ROUTES["deactivate confirmation"], htmx=False)
+@example(customer_id="6e68c66581f2ee32bc354088", route=ROUTES["detail"], htmx=True)
+@example(customer_id="x/disable", route=ROUTES["detail"], htmx=False)
 def test_any_id_in_any_customer_url_stays_one_path_segment_of_the_right_customer(
-    support_client, fake_tatum, customer_id, route, htmx, entry_id
+    support_client, fake_tatum, customer_id, route, htmx
 ):
     fake_tatum.reset()
-    path = route.path(customer_id, entry_id)
+    path = route.path(customer_id)
     data = edit_form() if route.template.endswith("edit/") else STATE_FORM
     headers = HTMX if htmx else {}
 
@@ -190,6 +184,69 @@ def test_any_id_in_any_customer_url_stays_one_path_segment_of_the_right_customer
     fake_tatum.assert_within_contract(requested_ids=set() if resolved is None else {resolved})
     assert len(fake_tatum.calls_with("PUT")) <= 1
     assert not AuditEntry.objects.filter(outcome=AuditEntry.Outcome.PENDING).exists()
+
+
+# --- Verify, and where it goes back to -----------------------------------------------------------
+
+OFF_SITE = [
+    "https://evil.example/",
+    "//evil.example/",
+    "/\\evil.example/",
+    "\\\\evil.example",
+    " //evil.example/",
+    "\t//evil.example/",
+    "https:evil.example",
+    "javascript:alert(1)",
+    "http://testserver.evil.example/",
+    "ftp://testserver/customers/",
+]
+
+
+def _unknown_disable() -> AuditEntry:
+    entry = audit_entry_open(
+        actor=Actor(user=None),
+        action=AuditEntry.Action.DISABLE,
+        customer_id=CUSTOMER_ID,
+        customer_external_id="cust-001",
+        changes={"enabled": [True, False]},
+    )
+    return audit_entry_close(entry, outcome=AuditEntry.Outcome.UNKNOWN)
+
+
+@PROPERTY
+@given(
+    next_url=st.one_of(st.sampled_from(OFF_SITE), awkward_text, awkward_text.map(lambda t: "/" + t)),
+    entry_id=st.one_of(st.none(), st.integers(min_value=0, max_value=2**70)),
+)
+@example(next_url="https://evil.example/", entry_id=None)
+@example(next_url=f"/customers/{CUSTOMER_ID}/", entry_id=None)
+@example(next_url="/\\evil.example/", entry_id=2**63)
+def test_verify_goes_back_only_to_an_address_on_the_dashboard(support_client, fake_tatum, next_url, entry_id):
+    """`None` for `entry_id` stands for an unknown outcome that exists and gets verified."""
+    fake_tatum.reset(customer_json(enabled=False))
+    made = entry_id is None
+    if made:
+        entry_id = _unknown_disable().pk
+
+    response = support_client.post(f"/audit/unknown/{entry_id}/verify/", {"next": next_url})
+
+    assert_no_server_error(response)
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location in (iri_to_uri(next_url), "/audit/unknown/")
+    target = urlsplit(location)
+    assert (target.scheme, target.netloc) in (("", ""), ("http", "testserver")), location
+    assert location.startswith(("/", "http://testserver/")), location
+    assert not location.replace("\\", "/").startswith("//"), location
+    if next_url in OFF_SITE:
+        assert location == "/audit/unknown/"
+    fake_tatum.assert_within_contract(requested_ids={CUSTOMER_ID})
+    if made:
+        # Whatever `next` says, the entry is settled by one read of its customer.
+        assert [call.path for call in fake_tatum.calls] == [f"/v3/ledger/customer/{CUSTOMER_ID}"]
+        assert AuditEntry.objects.get(pk=entry_id).outcome == AuditEntry.Outcome.SUCCEEDED
+    else:
+        assert fake_tatum.calls == []
 
 
 # --- The edit form -------------------------------------------------------------------------------
@@ -265,11 +322,26 @@ def test_any_edit_form_input_is_refused_or_sent_as_valid_changed_fields_only(
 
 # --- The state change form -----------------------------------------------------------------------
 
+# action -> (the flag it sets, the value it sets it to)
+STATE_TARGETS = {
+    "activate": ("active", True),
+    "deactivate": ("active", False),
+    "enable": ("enabled", True),
+    "disable": ("enabled", False),
+}
+
 
 @PROPERTY
 @given(
     action=st.sampled_from(STATE_ACTIONS),
     htmx=st.booleans(),
+    held=st.fixed_dictionaries(
+        {
+            "externalId": st.sampled_from(["cust-001", "vip-7", "x" * 100]),
+            "active": st.booleans(),
+            "enabled": st.booleans(),
+        }
+    ),
     reason=awkward_text,
     external_id=awkward_text,
     active=flag_text,
@@ -280,28 +352,51 @@ def test_any_edit_form_input_is_refused_or_sent_as_valid_changed_fields_only(
 @example(
     action="disable",
     htmx=True,
+    held={"externalId": "cust-001", "active": True, "enabled": True},
     reason="Checked",
-    external_id="cust-001",
-    active="True",
-    enabled="True",
+    external_id="SOMEONE-ELSE-999",
+    active="False",
+    enabled="False",
     active_accounts="²",
     countries=("DE", "<CZ>"),
 )
 @example(
     action="deactivate",
     htmx=False,
+    held={"externalId": "vip-7", "active": True, "enabled": False},
     reason="Checked",
     external_id="cust-001",
-    active="True",
+    active="False",
     enabled="True",
     active_accounts="9" * 5000,
     countries=("", "DE" * 100),
 )
-def test_any_state_change_form_input_is_refused_or_sent_once_to_the_right_customer(
-    support_client, fake_tatum, action, htmx, reason, external_id, active, enabled, active_accounts, countries
+@example(
+    action="enable",
+    htmx=False,
+    held={"externalId": "vip-7", "active": True, "enabled": False},
+    reason="",
+    external_id="SOMEONE-ELSE-999",
+    active="False",
+    enabled="True",
+    active_accounts="999",
+    countries=("XX", "XX"),
+)
+def test_any_state_change_form_input_records_only_what_tatum_holds_and_sends_at_most_once(
+    support_client,
+    fake_tatum,
+    action,
+    htmx,
+    held,
+    reason,
+    external_id,
+    active,
+    enabled,
+    active_accounts,
+    countries,
 ):
-    fake_tatum.reset()
-    entries_before = AuditEntry.objects.count()
+    fake_tatum.reset(customer_json(**held))
+    entries_before = set(AuditEntry.objects.values_list("pk", flat=True))
     form = {
         "reason": reason,
         "external_id": external_id,
@@ -317,7 +412,23 @@ def test_any_state_change_form_input_is_refused_or_sent_once_to_the_right_custom
     assert_no_server_error(response)
     assert response.status_code in (200, 302, 400)
     fake_tatum.assert_within_contract(requested_ids={CUSTOMER_ID})
-    puts = fake_tatum.calls_with("PUT")
-    assert [call.path for call in puts] in ([], [f"/v3/ledger/customer/{CUSTOMER_ID}/{action}"])
-    assert AuditEntry.objects.count() - entries_before == len(puts)
-    assert not AuditEntry.objects.filter(outcome=AuditEntry.Outcome.PENDING).exists()
+    new_entries = list(AuditEntry.objects.exclude(pk__in=entries_before))
+    puts = [call.path for call in fake_tatum.calls_with("PUT")]
+    if not new_entries:
+        # The form was refused (no reason given, say): nothing was sent.
+        assert puts == []
+        return
+    flag, target = STATE_TARGETS[action]
+    assert [call.path for call in fake_tatum.calls] == [f"/v3/ledger/customer/{CUSTOMER_ID}", *puts]
+    assert puts == ([] if held[flag] == target else [f"/v3/ledger/customer/{CUSTOMER_ID}/{action}"])
+    [entry] = new_entries
+    # The trail holds the customer as Tatum gave it, whatever the browser posted.
+    assert (entry.action, entry.customer_id, entry.customer_external_id) == (
+        action,
+        CUSTOMER_ID,
+        held["externalId"],
+    )
+    assert entry.changes == {flag: [held[flag], target]}
+    assert entry.reason == reason.strip()
+    assert entry.is_final
+    assert entry.outcome == (AuditEntry.Outcome.SUCCEEDED if puts else AuditEntry.Outcome.FAILED)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import filesizeformat
 
-from customers.exports import export_remove_old_files
+from customers.exports.services import export_remove_old_files
 
 
 class Command(BaseCommand):

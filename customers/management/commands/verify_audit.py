@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from customers.audit_log import CHAIN_CHUNK_SIZE, audit_chain_verify
+from customers.audit.chain import CHAIN_CHUNK_SIZE, audit_chain_verify
 
 _ANCHOR = re.compile(r"^(\d+):([0-9a-f]{64})$")
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from customers.audit import Actor
-from customers.audit_log import PENDING_GRACE, unsettled_entry_settle_all
+from customers.audit.selectors import PENDING_GRACE
+from customers.audit.services import unsettled_entry_settle_all
+from customers.audit.trail import Actor
 
 
 class Command(BaseCommand):

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from customers import permissions
+from customers.credits.calls import credits_spent_today
+from customers.credits.circuit import circuit_is_open
+from customers.modes import mode_label
+
+
+def dashboard(request: HttpRequest) -> dict[str, Any]:
+    """Mode banner, navigation permissions and today's credit spend for every page."""
+    user = getattr(request, "user", None)
+    context: dict[str, Any] = {
+        "mode_label": mode_label(),
+        "sandbox_mode": settings.SANDBOX_MODE,
+        "upstream_down": circuit_is_open(),
+    }
+    if user is not None and user.is_authenticated:
+        # Read only if the page shows it (a page rendered while Tatum answers fills it in later).
+        context["credits_today"] = partial(credits_spent_today, user)
+        context["nav"] = {
+            "customers": user.has_perm(permissions.VIEW_CUSTOMERS),
+            "audit": user.has_perm(permissions.VIEW_AUDIT_LOG),
+            "unsettled": user.has_perm(permissions.CHANGE_CUSTOMER_STATE),
+            "exports": user.has_perm(permissions.EXPORT_CUSTOMERS),
+            "admin": user.is_staff,
+        }
+    return context

@@ -1,0 +1,189 @@
+"""Writes: one function per user action on a customer. Each reads the customer from Tatum, opens an
+audit entry holding what that read showed, calls Tatum, and closes the entry, whatever happens (see
+customers/audit/trail.py). Nothing a browser posts is recorded as fact: only the action, the reason
+typed and, for an edit, the values asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from customers.audit.models import AuditEntry
+from customers.audit.trail import Actor, audit_entry_close, audit_entry_open, audit_entry_record
+from customers.credits.circuit import circuit_check_writes
+from customers.credits.client import tatum_client
+from customers.screens.selectors import CustomerSnapshot, customer_fingerprint
+from customers.tatum import CUSTOMER_JSON_NAMES, Customer, TatumClient, TatumError, TatumOutcomeUnknown
+from customers.user_messages import ALREADY_IN_STATE_CODES
+
+Outcome = AuditEntry.Outcome
+Action = AuditEntry.Action
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """What a state action does: the flag it sets, the value it sets it to, and the Tatum call."""
+
+    flag: str
+    value: bool
+    call: Callable[[TatumClient, str], None]
+    past: str
+
+
+STATE_CHANGES: dict[str, StateChange] = {
+    Action.ACTIVATE: StateChange("active", True, TatumClient.activate_customer, "activated"),
+    Action.DEACTIVATE: StateChange("active", False, TatumClient.deactivate_customer, "deactivated"),
+    Action.ENABLE: StateChange("enabled", True, TatumClient.enable_customer, "enabled"),
+    Action.DISABLE: StateChange("enabled", False, TatumClient.disable_customer, "disabled"),
+}
+
+
+class CustomerConflict(Exception):
+    """Someone changed the customer after the form was read: nothing was written."""
+
+    def __init__(self, current: CustomerSnapshot, intended: dict[str, Any]) -> None:
+        super().__init__("The customer changed since the form was opened.")
+        self.current = current
+        self.intended = intended
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    customer: Customer
+    entry: AuditEntry | None  # None when nothing changed and nothing was sent
+
+
+@dataclass(frozen=True)
+class StateChangeResult:
+    customer: Customer  # the state known after the call: as read before it, unless it succeeded
+    entry: AuditEntry
+    already: bool = False  # the customer was already in that state: nothing changed
+    error: TatumError | None = None  # the write failed, or its outcome is unknown (`TatumOutcomeUnknown`)
+
+
+def customer_update(
+    *,
+    actor: Actor,
+    current: CustomerSnapshot,
+    fingerprint: str,
+    external_id: str,
+    accounting_currency: str | None,
+    customer_country: str | None,
+    provider_country: str | None,
+) -> UpdateResult:
+    """Refuse if the customer changed since the form read it (`fingerprint`), else send only what
+    changed.
+
+    `current` is the customer as read again for this save (by the view, which needs it to check the
+    form), so a save costs a read and a write: 3 credits. Raises `CustomerConflict`, or the write's
+    `TatumError` after recording it.
+    """
+    intended = {
+        "external_id": external_id,
+        "accounting_currency": accounting_currency,
+        "customer_country": customer_country,
+        "provider_country": provider_country,
+    }
+    if customer_fingerprint(current.customer) != fingerprint:
+        raise CustomerConflict(current=current, intended=intended)
+    changes = _field_changes(current.customer, intended)
+    if not changes:
+        return UpdateResult(customer=current.customer, entry=None)
+    entry = audit_entry_open(
+        actor=actor,
+        action=Action.UPDATE,
+        customer_id=current.customer.id,
+        customer_external_id=current.customer.external_id,
+        changes={CUSTOMER_JSON_NAMES[name]: pair for name, pair in changes.items()},
+    )
+    sent = {name: pair[1] for name, pair in changes.items() if name != "external_id"}
+    updated = _call_closing_entry(
+        entry,
+        lambda: tatum_client().update_customer(current.customer.id, external_id=external_id, **sent),
+    )
+    audit_entry_close(entry, outcome=Outcome.SUCCEEDED, http_status=200)
+    return UpdateResult(customer=updated, entry=entry)
+
+
+def _field_changes(customer: Customer, intended: dict[str, Any]) -> dict[str, list[Any]]:
+    changes = {}
+    for name, value in intended.items():
+        before = getattr(customer, name)
+        # An optional field can only be set, never cleared (the API has no way to clear it).
+        if value is not None and value != before:
+            changes[name] = [before, value]
+    return changes
+
+
+def customer_state_change(*, actor: Actor, customer_id: str, action: str, reason: str) -> StateChangeResult:
+    """Activate, deactivate, enable or disable a customer (by internal id): 3 credits.
+
+    Reads the customer first, so that the audit entry holds its external id and its state as Tatum
+    gave them. When the read shows the customer already in the target state, nothing is sent and the
+    result says so. A failed write is recorded and returned on the result, with the customer as read;
+    a failed read is recorded and raised (nothing was sent).
+    """
+    change = STATE_CHANGES[action]
+    client = tatum_client()
+    try:
+        customer = client.get_customer(customer_id)
+    except TatumError as exc:
+        audit_entry_record(
+            actor=actor,
+            action=action,
+            outcome=Outcome.FAILED,
+            customer_id=customer_id,
+            reason=reason,
+            http_status=exc.status,
+            error_code=exc.error_code,
+            error_message=f"Reading the customer before the change failed, so nothing was sent: {exc}",
+        )
+        raise
+    before = getattr(customer, change.flag)
+    fields = {
+        "actor": actor,
+        "action": action,
+        "customer_id": customer.id,
+        "customer_external_id": customer.external_id,
+        "changes": {change.flag: [before, change.value]},
+        "reason": reason,
+    }
+    if before == change.value:
+        entry = audit_entry_record(
+            outcome=Outcome.FAILED,
+            error_message=f"Nothing was sent: reading the customer showed it already {change.past}.",
+            **fields,
+        )
+        return StateChangeResult(customer=customer, entry=entry, already=True)
+    entry = audit_entry_open(**fields)
+    changed = replace(customer, **{change.flag: change.value})
+    try:
+        _call_closing_entry(entry, lambda: change.call(client, customer.id))
+    except TatumError as exc:
+        if exc.error_code in ALREADY_IN_STATE_CODES:
+            # Changed by someone else between the read and the write.
+            return StateChangeResult(customer=changed, entry=entry, already=True)
+        return StateChangeResult(customer=customer, entry=entry, error=exc)
+    audit_entry_close(entry, outcome=Outcome.SUCCEEDED, http_status=204)
+    return StateChangeResult(customer=changed, entry=entry)
+
+
+def _call_closing_entry(entry: AuditEntry, call: Callable[[], Any]) -> Any:
+    """Run the Tatum call; on failure close the entry as failed or unknown and re-raise."""
+    try:
+        circuit_check_writes()
+        return call()
+    except TatumOutcomeUnknown as exc:
+        audit_entry_close(entry, outcome=Outcome.UNKNOWN, error_code=exc.error_code, error_message=str(exc))
+        raise
+    except TatumError as exc:
+        audit_entry_close(
+            entry,
+            outcome=Outcome.FAILED,
+            http_status=exc.status,
+            error_code=exc.error_code,
+            error_message=exc.message,
+        )
+        raise

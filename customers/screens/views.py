@@ -1,0 +1,432 @@
+"""Customer pages: list, lookup, detail, history, edit and state changes. Thin views over selectors
+and services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import reswap
+
+from customers import permissions
+from customers.audit.access import permission_required
+from customers.audit.models import AuditEntry
+from customers.audit.selectors import entry_page, entry_page_requested
+from customers.audit.trail import Actor
+from customers.credits.circuit import circuit_is_open
+from customers.pages import error_context, is_partial_request, upstream_error_page
+from customers.screens.forms import (
+    DEFAULT_PAGE_SIZE,
+    PAGE_SIZES,
+    CustomerEditForm,
+    CustomerListParams,
+    CustomerLookupForm,
+    StateChangeForm,
+)
+from customers.screens.selectors import (
+    CustomerSnapshot,
+    customer_detail_get,
+    customer_get,
+    customer_history,
+    customer_list,
+)
+from customers.screens.services import STATE_CHANGES, CustomerConflict, customer_state_change, customer_update
+from customers.screens.state import REASON_REQUIRED, action_options
+from customers.tatum import (
+    CREDIT_COSTS,
+    CUSTOMER_JSON_NAMES,
+    Customer,
+    TatumError,
+    TatumNotFound,
+    TatumValidationError,
+    id_problem,
+    looks_internal,
+)
+from customers.tatum.reference import country_label, currency_label
+from customers.user_messages import UserMessage, message_for
+
+# A detail page shows the newest changes; the whole history has its own page.
+HISTORY_RECENT = 10
+DETAIL_READ_CREDITS = CREDIT_COSTS["GET"] * 2  # the customer and its accounts
+# Changes that move every account's available balance (disable sets it to 0, enable restores it).
+BALANCE_ACTIONS = frozenset({"enable", "disable"})
+
+
+def _checked_id(customer_id: str) -> str:
+    if id_problem(customer_id):
+        raise Http404("That is not a valid customer id.")
+    return customer_id
+
+
+# --- List and lookup -----------------------------------------------------------------------------
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@permission_required(permissions.VIEW_CUSTOMERS)
+def customer_list_view(request: HttpRequest) -> HttpResponse:
+    params = CustomerListParams(request.GET)
+    if params.is_valid():
+        size, page = params.page_size(), params.page_number()
+    else:
+        size, page = DEFAULT_PAGE_SIZE, 1
+        messages.warning(request, "That page address was not valid, so the first page is shown.")
+    context: dict[str, Any] = {"size": size, "page": page, "sizes": PAGE_SIZES}
+    try:
+        context["customers"] = customer_list(page_size=size, page=page - 1)
+    except TatumError as exc:
+        context.update(error_context(exc))
+    if is_partial_request(request):
+        return render(request, "customers/partials/customer_table.html", context)
+    context["lookup_form"] = CustomerLookupForm()
+    return render(request, "customers/customer_list.html", context)
+
+
+@require_GET
+@permission_required(permissions.VIEW_CUSTOMERS)
+def customer_lookup(request: HttpRequest) -> HttpResponse:
+    form = CustomerLookupForm(request.GET)
+    context: dict[str, Any] = {"lookup_form": form}
+    if not form.is_valid():
+        return render(request, "customers/customer_lookup.html", context)
+    query = form.cleaned_data["q"]
+    try:
+        snapshot = customer_get(customer_id=query)
+    except TatumNotFound:
+        context["not_found"] = query
+        return render(request, "customers/customer_lookup.html", context)
+    except TatumError as exc:
+        context.update(error_context(exc))
+        return render(request, "customers/customer_lookup.html", context)
+    return _redirect_to_detail(request, snapshot)
+
+
+# --- Detail --------------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(permissions.VIEW_CUSTOMERS)
+def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
+    customer_id = _checked_id(customer_id)
+    try:
+        if not looks_internal(customer_id):
+            # Accounts belong to the internal id: find it, and show the page under it.
+            return _redirect_to_detail(request, customer_get(customer_id=customer_id))
+        detail = customer_detail_get(customer_id=customer_id, known=_just_read(request, customer_id))
+    except TatumError as exc:
+        return upstream_error_page(request, customer_id, exc)
+    if detail.customer.id != customer_id:
+        # An external id shaped like an internal one.
+        return _redirect_to_detail(request, detail.snapshot)
+    accounts = detail.accounts
+    context = _status_context(
+        request, detail.customer, None if accounts is None else len(accounts), detail.snapshot.read_at
+    )
+    context.update(
+        detail=detail,
+        accounts=accounts,
+        accounts_error=message_for(detail.accounts_error) if detail.accounts_error else None,
+        read_credits=DETAIL_READ_CREDITS,
+        customer_id=customer_id,
+        history=entry_page(customer_history(customer_id=customer_id), size=HISTORY_RECENT),
+    )
+    return render(request, "customers/customer_detail.html", context)
+
+
+@require_GET
+@permission_required(permissions.VIEW_CUSTOMERS)
+def customer_history_view(request: HttpRequest, customer_id: str) -> HttpResponse:
+    """Every change recorded for a customer, 50 to a page: the audit trail only, so no Tatum call."""
+    customer_id = _checked_id(customer_id)
+    entries = customer_history(customer_id=customer_id)
+    requested = entry_page_requested(entries, request.GET)
+    newest = requested.page.entries[0] if requested.page.entries else entries.first()
+    context = {
+        "customer_id": customer_id,
+        "customer_name": (newest and newest.customer_external_id) or customer_id,
+        "page": requested.page,
+        "cursor_invalid": requested.cursor_invalid,
+    }
+    return render(request, "customers/customer_history.html", context)
+
+
+# A customer just read by a lookup is kept for the detail page it redirects to, so that the page
+# does not pay for reading it again.
+_JUST_READ = "customers:just-read"
+_JUST_READ_SECONDS = 30
+
+
+def _redirect_to_detail(request: HttpRequest, snapshot: CustomerSnapshot) -> HttpResponse:
+    request.session[_JUST_READ] = {
+        "customer": snapshot.customer.to_json(),
+        "read_at": snapshot.read_at.isoformat(),
+    }
+    return redirect("customers:customer_detail", customer_id=snapshot.customer.id)
+
+
+def _just_read(request: HttpRequest, customer_id: str) -> CustomerSnapshot | None:
+    """The customer kept by `_redirect_to_detail`, once, if it is this one and still fresh."""
+    kept = request.session.pop(_JUST_READ, None)
+    if not kept or kept["customer"].get("id") != customer_id:
+        return None
+    read_at = datetime.fromisoformat(kept["read_at"])
+    if (timezone.now() - read_at).total_seconds() > _JUST_READ_SECONDS:
+        return None
+    return CustomerSnapshot(customer=Customer.from_json(kept["customer"]), read_at=read_at)
+
+
+def _status_context(
+    request: HttpRequest, customer: Customer, active_accounts: int | None, read_at: Any
+) -> dict[str, Any]:
+    """What the status area shows: the state, the changes whose outcome is unknown, the actions."""
+    can_change = request.user.has_perm(permissions.CHANGE_CUSTOMER_STATE)
+    return {
+        "customer": customer,
+        "active_accounts": active_accounts,
+        "read_at": read_at,
+        "can_change_state": can_change,
+        "can_edit": request.user.has_perm(permissions.EDIT_CUSTOMERS),
+        "options": action_options(customer, active_accounts) if can_change else [],
+        "writes_paused": circuit_is_open(),
+        "edit_credits": CREDIT_COSTS["GET"] + CREDIT_COSTS["PUT"],
+        "unknown_entries": list(
+            AuditEntry.objects.filter(customer_id=customer.id, outcome=AuditEntry.Outcome.UNKNOWN)
+        ),
+    }
+
+
+# --- Edit ----------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(permissions.EDIT_CUSTOMERS, audited_action=AuditEntry.Action.UPDATE)
+def customer_edit(request: HttpRequest, customer_id: str) -> HttpResponse:
+    customer_id = _checked_id(customer_id)
+    if request.method == "POST":
+        return _customer_edit_post(request, customer_id)
+    try:
+        current = customer_get(customer_id=customer_id)
+    except TatumError as exc:
+        return upstream_error_page(request, customer_id, exc)
+    form = CustomerEditForm(customer=current.customer, initial=_edit_initial(current))
+    return render(request, "customers/customer_edit.html", {"form": form, "customer": current.customer})
+
+
+def _edit_initial(snapshot: CustomerSnapshot) -> dict[str, Any]:
+    customer = snapshot.customer
+    return {
+        "external_id": customer.external_id,
+        "accounting_currency": customer.accounting_currency or "",
+        "customer_country": customer.customer_country or "",
+        "provider_country": customer.provider_country or "",
+        "fingerprint": snapshot.fingerprint,
+    }
+
+
+def _customer_edit_post(request: HttpRequest, customer_id: str) -> HttpResponse:
+    # The save is checked against the customer as Tatum holds it now (and the form's choices keep a
+    # code Tatum holds outside its published list).
+    try:
+        current = customer_get(customer_id=customer_id)
+    except TatumError as exc:
+        return upstream_error_page(request, customer_id, exc)
+    form = CustomerEditForm(request.POST, customer=current.customer)
+    context: dict[str, Any] = {"form": form, "customer": current.customer}
+    if not form.is_valid():
+        return render(request, "customers/customer_edit.html", context, status=400)
+    try:
+        result = customer_update(
+            actor=Actor.from_request(request),
+            current=current,
+            fingerprint=form.cleaned_data["fingerprint"],
+            **form.cleaned_values(),
+        )
+    except CustomerConflict as conflict:
+        return _render_conflict(request, conflict)
+    except TatumValidationError as exc:
+        _attach_tatum_field_errors(form, exc)
+        context.update(error_context(exc))
+        return render(request, "customers/customer_edit.html", context, status=400)
+    except TatumError as exc:
+        context.update(error_context(exc))
+        return render(request, "customers/customer_edit.html", context, status=502)
+    if result.entry is None:
+        messages.info(request, "Nothing changed, so nothing was sent to Tatum.")
+    else:
+        messages.success(request, f"Saved the changes to {result.customer.external_id}.")
+    return redirect("customers:customer_detail", customer_id=result.customer.id)
+
+
+_FORM_FIELDS = {json_name: name for name, json_name in CUSTOMER_JSON_NAMES.items()}
+
+
+def _attach_tatum_field_errors(form: CustomerEditForm, exc: TatumValidationError) -> None:
+    for prop, sentences in exc.field_errors.items():
+        field = _FORM_FIELDS.get(prop)
+        for sentence in sentences:
+            form.add_error(field if field in form.fields else None, f"Tatum: {sentence}")
+
+
+# Code fields are shown as "code: name", as in the form's dropdowns.
+_CODE_LABELS = {
+    "accounting_currency": currency_label,
+    "customer_country": country_label,
+    "provider_country": country_label,
+}
+
+
+def _field_text(name: str, value: str | None) -> str | None:
+    """A customer field's value as the edit form labels it (None when unset)."""
+    if not value:
+        return None
+    label = _CODE_LABELS.get(name)
+    return label(value) if label else value
+
+
+def _render_conflict(request: HttpRequest, conflict: CustomerConflict) -> HttpResponse:
+    current = conflict.current
+    yours = conflict.intended
+    form = CustomerEditForm(
+        customer=current.customer,
+        initial={**_edit_initial(current), **{k: v for k, v in yours.items() if v}},
+    )
+    rows = [
+        {
+            "label": form.fields[name].label,
+            "theirs": _field_text(name, getattr(current.customer, name)),
+            "yours": _field_text(name, value),
+            "differs": value is not None and value != getattr(current.customer, name),
+        }
+        for name, value in yours.items()
+    ]
+    context = {"form": form, "customer": current.customer, "conflict_rows": rows, "conflict": True}
+    return render(request, "customers/customer_edit.html", context, status=409)
+
+
+# --- State changes -------------------------------------------------------------------------------
+
+
+def _state_action(action: str, **_: Any) -> str:
+    return action
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(permissions.CHANGE_CUSTOMER_STATE, audited_action=_state_action)
+def customer_state_change_view(request: HttpRequest, customer_id: str, action: str) -> HttpResponse:
+    customer_id = _checked_id(customer_id)
+    if action not in STATE_CHANGES:
+        raise Http404("No such action.")
+    if request.method == "GET":
+        return _state_change_confirm_page(request, customer_id, action)
+    form = StateChangeForm(request.POST, reason_required=action in REASON_REQUIRED)
+    if not form.is_valid():
+        return _state_change_invalid(request, customer_id, action, form)
+    shown_accounts = form.cleaned_data["active_accounts"]
+    try:
+        result = customer_state_change(
+            actor=Actor.from_request(request),
+            customer_id=customer_id,
+            action=action,
+            reason=form.cleaned_data["reason"],
+        )
+    except TatumError as exc:
+        # The customer could not be read, so nothing was sent.
+        return _state_change_refused(request, customer_id, error_context(exc))
+    if result.error is not None:
+        return _state_change_response(request, result.customer, shown_accounts, error_context(result.error))
+    extra: dict[str, Any] = {"notice": _state_notice(action, result.already)}
+    if action in BALANCE_ACTIONS and not result.already and shown_accounts:
+        # The accounts shown were read before the change, which moved their available balances.
+        extra.update(balances_changed_by=action, read_credits=DETAIL_READ_CREDITS)
+    return _state_change_response(request, result.customer, shown_accounts, extra)
+
+
+def _state_notice(action: str, already: bool) -> str:
+    past = STATE_CHANGES[action].past
+    if already:
+        return f"The customer was already {past}; nothing was changed. The status below is current."
+    return f"The customer is now {past}."
+
+
+def _state_change_refused(request: HttpRequest, customer_id: str, extra: dict[str, Any]) -> HttpResponse:
+    """Nothing was sent: say why in the page's message area, leaving the status as it was."""
+    if not request.htmx:
+        _flash(request, extra)
+        return redirect("customers:customer_detail", customer_id=customer_id)
+    response = render(request, "customers/partials/state_change_refused.html", extra)
+    return reswap(response, "none")
+
+
+def _state_change_response(
+    request: HttpRequest, customer: Customer, active_accounts: int | None, extra: dict[str, Any]
+) -> HttpResponse:
+    if not request.htmx:
+        _flash(request, extra)
+        return redirect("customers:customer_detail", customer_id=customer.id)
+    context = _status_context(request, customer, active_accounts, timezone.now())
+    context.update(extra)
+    context["customer_id"] = customer.id
+    context["history"] = entry_page(customer_history(customer_id=customer.id), size=HISTORY_RECENT)
+    context["oob"] = True
+    return render(request, "customers/partials/customer_status_response.html", context)
+
+
+def _flash(request: HttpRequest, extra: dict[str, Any]) -> None:
+    if extra.get("notice"):
+        messages.success(request, extra["notice"])
+    if extra.get("error"):
+        level = messages.WARNING if extra["error"].level == "warning" else messages.ERROR
+        messages.add_message(request, level, str(extra["error"]))
+
+
+def _state_change_confirm_page(
+    request: HttpRequest,
+    customer_id: str,
+    action: str,
+    form: StateChangeForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The confirmation page (without JavaScript): the customer and its accounts, as Tatum holds them."""
+    try:
+        if looks_internal(customer_id):
+            detail = customer_detail_get(customer_id=customer_id)
+        else:
+            # Accounts belong to the internal id: learn it first.
+            snapshot = customer_get(customer_id=customer_id)
+            detail = customer_detail_get(customer_id=snapshot.customer.id, known=snapshot)
+    except TatumError as exc:
+        return upstream_error_page(request, customer_id, exc)
+    accounts = None if detail.accounts is None else len(detail.accounts)
+    return _render_confirm(request, detail.customer, accounts, action, form=form, status=status)
+
+
+def _render_confirm(
+    request: HttpRequest,
+    customer: Customer,
+    active_accounts: int | None,
+    action: str,
+    form: StateChangeForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    option = next(o for o in action_options(customer, active_accounts) if o.name == action)
+    form = form or StateChangeForm(reason_required=option.reason_required)
+    context = {"customer": customer, "option": option, "form": form, "active_accounts": active_accounts}
+    return render(request, "customers/customer_state_confirm.html", context, status=status)
+
+
+def _state_change_invalid(
+    request: HttpRequest, customer_id: str, action: str, form: StateChangeForm
+) -> HttpResponse:
+    """A refused form: nothing was read or sent. The dialog (htmx) gets the problem in the status
+    area's message; the confirmation page comes back with the problem on its field."""
+    problem = next(iter(form.errors.values()))[0]
+    if request.htmx:
+        message = UserMessage(problem, f"Open {action} again and correct it; nothing was sent.")
+        return _state_change_refused(request, customer_id, {"error": message})
+    return _state_change_confirm_page(request, customer_id, action, form=form, status=400)
