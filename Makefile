@@ -50,8 +50,9 @@ browser:
 e2e: $(VENV)/.installed browser
 	DJANGO_ALLOW_ASYNC_UNSAFE=true $(BIN)/pytest tests/e2e -q -rs $(E2E_ARGS)
 
-## make bench: performance figures against the sandbox under gunicorn (see bench/README.md).
+## make bench: the pages side by side with a plain Django reference, and under load (see bench/README.md).
 bench: $(VENV)/.installed
+	$(BIN)/uv pip install --quiet --python $(PY) -r bench/requirements.txt
 	$(PY) bench/run.py
 
 clean:

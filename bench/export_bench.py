@@ -139,6 +139,9 @@ def _start_server(env: dict[str, str], port: int, tmp: Path) -> subprocess.Popen
             "gthread",
             "--log-level",
             "warning",
+            # Its own control socket, not the default one in the home folder that other servers share.
+            "--control-socket",
+            str(tmp / "gunicorn.ctl"),
         ],
         cwd=ROOT,
         env=env,

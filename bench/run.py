@@ -1,16 +1,18 @@
-"""`make bench`: page times against the raw upstream call, upstream calls per action, and load.
+"""`make bench`: the dashboard's pages side by side with a plain Django peer, and load on both.
 
-Starts the sandbox and the dashboard as two gunicorn servers on loopback (the dashboard's
-TATUM_API_URL points at the sandbox server, as it would point at Tatum), each on its own throwaway
-SQLite database as two separate services would be, seeds the sandbox, signs in over HTTP like a
-browser, and measures:
+Starts the sandbox, the dashboard and the reference (bench/reference/, a plain Django project of the
+same two pages) as gunicorn servers on loopback, the sandbox standing in for Tatum for both, each
+on its own throwaway SQLite database as separate services would be. Seeds the sandbox, signs in
+over HTTP like a browser, and measures:
 
-1. the median time of each page (list of 50 rows, detail, lookup, a state change) next to the median
-   of the raw upstream call it stands on, measured in the same run, at SANDBOX_LATENCY_MS 0 and 50;
-2. upstream calls per action, counted from the dashboard's own ApiCall rows;
-3. 20 concurrent signed-in users for 30 seconds on the list and detail pages (requests/s, p50, p95,
-   errors), at 50 ms latency;
-4. the export figures (bench/export_bench.py), unless --skip-export.
+1. at SANDBOX_LATENCY_MS 0 and 50, the median time of the list page (50 rows) and the detail page
+   of the dashboard and of the reference, timed in turns with the raw upstream call; the lookup and
+   the state change against their raw upstream call only (the reference has neither);
+2. upstream calls per dashboard action, counted from the dashboard's own ApiCall rows;
+3. at 50 ms, 20 concurrent signed-in users alternating list and detail pages (locust, as a process
+   of its own, bench/locustfile.py), on the dashboard and on the reference in turns;
+4. each goal with its verdict;
+5. the export figures (bench/export_bench.py), unless --skip-export.
 
 Prints a table and saves it to bench/results/. Traffic goes to 127.0.0.1 only; every loop is bounded.
 """
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import http.client
+import itertools
 import os
 import platform
 import re
@@ -40,13 +44,15 @@ from urllib.parse import quote, urlencode, urlsplit
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
 PYTHON = sys.executable
 KEY = "bench-sandbox-key"
 USER, PASSWORD = "bench", "bench-password-0123456789"
 
 
-# The dashboard runs as deployed (gunicorn.conf.py's defaults: 2 processes of 16 threads).
+# The dashboard runs as deployed (gunicorn.conf.py's defaults: 2 processes of 16 threads), and the
+# reference with the same settings.
 DASHBOARD_WORKERS, DASHBOARD_THREADS = 2, 16
 
 
@@ -79,6 +85,20 @@ def base_env(db_path: Path, latency_ms: int) -> dict[str, str]:
     }
 
 
+def reference_env(db_path: Path, api_url: str) -> dict[str, str]:
+    """The reference project (bench/reference/) reading the Tatum API at api_url."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "reference.settings",
+        "PYTHONPATH": str(BENCH),
+        "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "REFERENCE_DB": str(db_path),
+        "TATUM_API_URL": api_url,
+        "TATUM_API_KEY": KEY,
+        "GUNICORN_ACCESS_LOG": "/dev/null",
+    }
+
+
 def manage(env: dict[str, str], *args: str) -> str:
     result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
     if result.returncode:
@@ -86,21 +106,46 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-@contextlib.contextmanager
-def gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> Iterator[str]:
-    server_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)}
-    server_env["GUNICORN_THREADS"] = str(threads)
-    process = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", "dashboard.wsgi"],
-        cwd=ROOT,
-        env=server_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+def reference_admin(env: dict[str, str], *args: str) -> str:
+    """`django-admin` for the reference project, which has no manage.py of its own."""
+    result = subprocess.run(
+        [PYTHON, "-m", "django", *args], cwd=BENCH, env=env, capture_output=True, text=True
     )
+    if result.returncode:
+        raise SystemExit(f"django-admin {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+@dataclass
+class Server:
+    """A gunicorn server to start: its name (for its log and control socket), app and settings."""
+
+    name: str
+    env: dict[str, str]
+    workers: int
+    threads: int
+    app: str = "dashboard.wsgi"
+    cwd: Path = ROOT
+
+
+@contextlib.contextmanager
+def gunicorn(server: Server, tmp: Path, problems: list[str]) -> Iterator[str]:
+    """Serve with gunicorn.conf.py on a free loopback port. Each server gets a control socket of its
+    own in tmp (by default they would all share ~/.gunicorn/gunicorn.ctl); the errors it logs,
+    shutdown included, are added to problems."""
+    port = free_port()
+    server_env = {**server.env, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(server.workers)}
+    server_env["GUNICORN_THREADS"] = str(server.threads)
+    log_path = tmp / f"{server.name}.log"
+    command = [PYTHON, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
+    command += ["--control-socket", str(tmp / f"{server.name}.ctl"), server.app]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, cwd=server.cwd, env=server_env, stdout=subprocess.DEVNULL, stderr=log, text=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(url, process)
+        wait_until_up(url, process, log_path)
         yield url
     finally:
         process.terminate()
@@ -108,13 +153,20 @@ def gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> Iter
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+            problems.append(f"{server.name}: did not stop within 20 s of SIGTERM")
+        problems += [f"{server.name}: {line}" for line in logged_errors(log_path)]
 
 
-def wait_until_up(url: str, process: subprocess.Popen) -> None:
+def logged_errors(log_path: Path) -> list[str]:
+    lines = log_path.read_text(errors="replace").splitlines()
+    return [line for line in lines if "[ERROR]" in line or "[CRITICAL]" in line or "Traceback" in line]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited:\n{process.stderr.read()}")
+            raise SystemExit(f"gunicorn exited:\n{log_path.read_text(errors='replace')}")
         with contextlib.suppress(requests.RequestException):
             requests.get(f"{url}/accounts/login/", timeout=2)
             return
@@ -133,7 +185,7 @@ def signed_in_session(url: str) -> requests.Session:
         timeout=10,
     )
     if "Sign out" not in response.text:
-        raise SystemExit("bench user could not sign in")
+        raise SystemExit(f"bench user could not sign in at {url}")
     return session
 
 
@@ -186,12 +238,12 @@ def browser(url: str, session: requests.Session) -> Connection:
     return Connection(url, {"Cookie": "; ".join(f"{c.name}={c.value}" for c in session.cookies)})
 
 
-def timed(call: Callable[[], int], expect: tuple[int, ...] = (200,)) -> float:
+def timed(call: Callable[[], int], expect: tuple[int, ...] = (200,), what: str = "") -> float:
     started = time.perf_counter()
     status = call()
     elapsed = (time.perf_counter() - started) * 1000
     if status not in expect:
-        raise SystemExit(f"unexpected HTTP {status}")
+        raise SystemExit(f"unexpected HTTP {status} ({what})")
     return elapsed
 
 
@@ -204,6 +256,7 @@ class PageFigure:
     page_samples: list[float]
     upstream_ms: float
     calls: float
+    reference_samples: list[float] | None = None
     both_calls_ms: float | None = None
 
     @property
@@ -211,15 +264,24 @@ class PageFigure:
         return statistics.median(self.page_samples)
 
     @property
+    def reference_ms(self) -> float | None:
+        return statistics.median(self.reference_samples) if self.reference_samples else None
+
+    @property
     def ratio(self) -> float:
+        """The dashboard's page against the raw upstream call."""
         return self.page_ms / self.upstream_ms if self.upstream_ms else float("nan")
 
+    @property
+    def reference_ratio(self) -> float | None:
+        """The dashboard's page against the reference's."""
+        return self.page_ms / self.reference_ms if self.reference_ms else None
 
-def sandbox_customer(sandbox: str) -> dict:
+
+def sandbox_customers(sandbox: str) -> list[dict]:
     upstream = requests.Session()
     upstream.headers["x-api-key"] = KEY
-    customers = upstream.get(f"{sandbox}/v3/ledger/customer", params={"pageSize": 50}, timeout=10).json()
-    return next(c for c in customers if c["active"] and c["enabled"])
+    return upstream.get(f"{sandbox}/v3/ledger/customer", params={"pageSize": 50}, timeout=10).json()
 
 
 def apicall_count(db_path: Path) -> int:
@@ -227,68 +289,76 @@ def apicall_count(db_path: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM customers_apicall").fetchone()[0]
 
 
-def page_figures(dashboard: str, sandbox: str, db_path: Path, samples: int) -> list[PageFigure]:
+def page_figures(
+    dashboard: str, reference: str, sandbox: str, db_path: Path, samples: int
+) -> list[PageFigure]:
     session = signed_in_session(dashboard)
     page = browser(dashboard, session)
+    peer = browser(reference, signed_in_session(reference))
     upstream = Connection(sandbox, {"x-api-key": KEY})
-    customer = sandbox_customer(sandbox)
+    # The page and the raw call each switch a customer of their own on and off, so that neither
+    # depends on the other's outcome.
+    customer, raw_customer = [c for c in sandbox_customers(sandbox) if c["active"] and c["enabled"]][:2]
     cid, ext = customer["id"], customer["externalId"]
     token = csrf_token(session, dashboard)
-    htmx = {"HX-Request": "true", "X-CSRFToken": token, "Referer": f"{dashboard}/customers/{cid}/"}
-    # What the detail page's state-change form posts besides the action's own fields.
-    state = {
-        "external_id": ext,
-        "active": "True",
-        "active_accounts": "0",
-        "customer_country": customer.get("customerCountry", ""),
-        "provider_country": customer.get("providerCountry", ""),
-    }
-    flip = {"value": True}
+    htmx = {"HX-Request": "true", "Referer": f"{dashboard}/customers/{cid}/"}
+    page_disables, raw_disables = itertools.cycle((True, False)), itertools.cycle((True, False))
 
     def state_change() -> int:
-        action = "disable" if flip["value"] else "enable"
-        flip["value"] = not flip["value"]
-        form = {**state, "enabled": str(action == "disable"), "reason": "benchmark"}
+        action = "disable" if next(page_disables) else "enable"
+        form = {"reason": "benchmark", "csrfmiddlewaretoken": token}
         return page.request("POST", f"/customers/{cid}/{action}/", form=form, headers=htmx)
 
     def raw_state_change() -> int:
-        action = "disable" if flip["value"] else "enable"
-        flip["value"] = not flip["value"]
-        return upstream.request("PUT", f"/v3/ledger/customer/{cid}/{action}")
+        action = "disable" if next(raw_disables) else "enable"
+        return upstream.request("PUT", f"/v3/ledger/customer/{raw_customer['id']}/{action}")
 
+    list_path, detail_path = "/customers/?size=50&page=1", f"/customers/{cid}/"
+    # (action, dashboard page, reference page or None, raw upstream call, the page's expected statuses)
     cases = [
         (
             "list (50 rows)",
-            lambda: page.request("GET", "/customers/?size=50&page=1"),
+            lambda: page.request("GET", list_path),
+            lambda: peer.request("GET", list_path),
             lambda: upstream.request("GET", "/v3/ledger/customer?pageSize=50&offset=0"),
             (200,),
         ),
         (
             "detail",
-            lambda: page.request("GET", f"/customers/{cid}/"),
+            lambda: page.request("GET", detail_path),
+            lambda: peer.request("GET", detail_path),
             lambda: upstream.request("GET", f"/v3/ledger/customer/{cid}"),
             (200,),
         ),
         (
             "lookup",
             lambda: page.request("GET", f"/customers/lookup/?{urlencode({'q': ext})}"),
+            None,
             lambda: upstream.request("GET", f"/v3/ledger/customer/{quote(ext, safe='')}"),
             (302,),
         ),
-        ("state change", state_change, raw_state_change, (200, 204)),
+        ("state change", state_change, None, raw_state_change, (200, 204)),
     ]
     figures = []
-    for action, page_call, raw_call, expect in cases:
+    for action, page_call, peer_call, raw_call, expect in cases:
         before = apicall_count(db_path)
-        page_samples, upstream_samples = interleaved_samples(
-            samples,
-            lambda page_call=page_call, expect=expect: timed(page_call, expect),
-            lambda raw_call=raw_call: timed(raw_call, (200, 204)),
+        calls = [lambda page_call=page_call, expect=expect, a=action: timed(page_call, expect, a)]
+        if peer_call:
+            calls.append(
+                lambda peer_call=peer_call, expect=expect, a=action: timed(
+                    peer_call, expect, f"{a}, reference"
+                )
+            )
+        calls.append(
+            lambda raw_call=raw_call, a=action: timed(raw_call, (200, 204), f"{a}, raw upstream call")
         )
+        columns = interleaved_samples(samples, calls)
         # The last page's call records are stored just after its response (CALL_RECORD_BATCH_MS).
         time.sleep(0.5)
-        calls = (apicall_count(db_path) - before) / (samples + 1)
-        figures.append(PageFigure(action, page_samples, statistics.median(upstream_samples), calls))
+        count = (apicall_count(db_path) - before) / (samples + 1)
+        figure = PageFigure(action, columns[0], statistics.median(columns[-1]), count)
+        figure.reference_samples = columns[1] if peer_call else None
+        figures.append(figure)
     figures[1].both_calls_ms = both_detail_calls_ms(sandbox, cid, samples)
     return figures
 
@@ -310,14 +380,13 @@ def both_detail_calls_ms(sandbox: str, cid: str, samples: int) -> float:
     return statistics.median(timed(both) for _ in range(samples))
 
 
-def interleaved_samples(
-    samples: int, page: Callable[[], float], raw: Callable[[], float]
-) -> tuple[list[float], list[float]]:
-    """Times of a page and of its raw upstream call, taken in turns so that drift (other load on the
-    machine, a warming cache) weighs on both alike."""
-    page(), raw()  # warm-up: connections, caches
-    pairs = [(page(), raw()) for _ in range(samples)]
-    return [p for p, _ in pairs], [r for _, r in pairs]
+def interleaved_samples(samples: int, calls: list[Callable[[], float]]) -> list[list[float]]:
+    """Times of each call (dashboard page, reference page, raw upstream call), taken in turns so that
+    drift (other load on the machine, a warming cache) weighs on all alike."""
+    for call in calls:  # warm-up: connections, caches
+        call()
+    rounds = [[call() for call in calls] for _ in range(samples)]
+    return [list(column) for column in zip(*rounds, strict=True)]
 
 
 # --- Load ----------------------------------------------------------------------------------------
@@ -325,95 +394,118 @@ def interleaved_samples(
 
 @dataclass
 class LoadFigure:
-    users: int
-    seconds: float
+    server: str
     requests: int
-    errors: int
+    failures: int
+    rps: float
     p50: float
     p95: float
 
     @property
-    def rps(self) -> float:
-        return self.requests / self.seconds
+    def seconds(self) -> float:
+        """The time the figures cover: from the moment every user had signed in to the last answer."""
+        return self.requests / self.rps if self.rps else 0.0
 
 
-def load_figure(dashboard: str, sandbox: str, users: int, seconds: float) -> LoadFigure:
-    customer_ids = [
-        c["id"]
-        for c in requests.get(
-            f"{sandbox}/v3/ledger/customer", params={"pageSize": 50}, headers={"x-api-key": KEY}, timeout=10
-        ).json()
-    ]
-    connections = [browser(dashboard, signed_in_session(dashboard)) for _ in range(users)]
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
+def locust_figure(
+    server: str, url: str, tmp: Path, customer_ids: list[str], users: int, seconds: int
+) -> LoadFigure:
+    """Run bench/locustfile.py against url in a process of its own and read its statistics."""
+    prefix = tmp / f"locust-{server}-{time.monotonic_ns()}"
+    env = {
+        **os.environ,
+        "BENCH_USERNAME": USER,
+        "BENCH_PASSWORD": PASSWORD,
+        "BENCH_CUSTOMER_IDS": ",".join(customer_ids),
+        "BENCH_USERS": str(users),
+    }
+    command = [PYTHON, "-m", "locust", "-f", str(BENCH / "locustfile.py"), "--headless"]
+    command += ["-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--csv", str(prefix)]
+    command += ["--host", url, "--only-summary", "--loglevel", "WARNING"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 120)
+    stats = Path(f"{prefix}_stats.csv")
+    if not stats.exists():
+        raise SystemExit(f"locust wrote no statistics (exit {result.returncode}):\n{result.stderr[-3000:]}")
+    with stats.open(newline="") as handle:
+        total = next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
+    return LoadFigure(
+        server,
+        requests=int(total["Request Count"]),
+        failures=int(total["Failure Count"]),
+        rps=float(total["Requests/s"]),
+        p50=float(total["50%"]),
+        p95=float(total["95%"]),
+    )
 
-    def user(index: int) -> None:
-        connection, turn = connections[index], index
-        while time.monotonic() < stop_at:
-            turn += 1
-            path = (
-                "/customers/?size=50&page=1"
-                if turn % 2
-                else f"/customers/{customer_ids[turn % len(customer_ids)]}/"
-            )
-            started = time.perf_counter()
-            try:
-                ok = connection.request("GET", path) == 200
-            except OSError:
-                ok = False
-            elapsed = (time.perf_counter() - started) * 1000
-            with lock:
-                latencies.append(elapsed)
-                errors[0] += 0 if ok else 1
 
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=seconds + 60)
-    elapsed = time.monotonic() - started
-    ordered = sorted(latencies)
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    return LoadFigure(users, elapsed, len(latencies), errors[0], statistics.median(ordered), p95)
+def load_figures(
+    dashboard: str, reference: str, tmp: Path, customer_ids: list[str], users: int, seconds: int, rounds: int
+) -> list[LoadFigure]:
+    """The same load on the dashboard and on the reference in turns: dashboard first in odd rounds,
+    reference first in even ones, so that a machine slowing down or speeding up weighs on both alike."""
+    figures = []
+    servers = [("dashboard", dashboard), ("reference", reference)]
+    for round_number in range(rounds):
+        for name, url in servers if round_number % 2 == 0 else servers[::-1]:
+            figures.append(locust_figure(name, url, tmp, customer_ids, users, seconds))
+    return figures
+
+
+def load_total(figures: list[LoadFigure], server: str) -> tuple[float, int, int]:
+    """requests/s over all of a server's runs, its requests and its failures."""
+    own = [f for f in figures if f.server == server]
+    requests_made = sum(f.requests for f in own)
+    seconds = sum(f.seconds for f in own)
+    return (requests_made / seconds if seconds else 0.0), requests_made, sum(f.failures for f in own)
 
 
 # --- Goals ---------------------------------------------------------------------------------------
 
-PAGE_GOAL, P95_GOAL = 1.10, 3.0
+PAGE_GOAL, LOAD_GOAL = 1.05, 0.95
 
 
-def goal_lines(figures: list[PageFigure], load: LoadFigure) -> list[str]:
-    """Each goal at 50 ms, with the figures it is judged on and whether it is met."""
-    by_action = {f.action: f for f in figures}
-    pages = [by_action["list (50 rows)"], by_action["detail"]]
-    single_user = statistics.median([t for f in pages for t in f.page_samples])
-    lines = ["Goals"]
-    for figure in pages:
-        verdict = "met" if figure.ratio <= PAGE_GOAL else "NOT met"
-        goal = f"goal <= {PAGE_GOAL:.2f}x"
-        lines.append(f"  {figure.action:<16} {figure.ratio:.3f}x the raw call ({goal}): {verdict}")
-    limit = P95_GOAL * single_user
-    verdict = "met" if load.errors == 0 and load.p95 <= limit else "NOT met"
-    lines.append(
-        f"  load             {load.errors} errors, p95 {load.p95:.1f} ms (goal 0 errors and p95 <= "
-        f"{P95_GOAL:.0f} x {single_user:.1f} ms, the single-user median of list and detail, "
-        f"= {limit:.1f} ms): {verdict}"
-    )
+def goal_lines(figures_by_latency: dict[int, list[PageFigure]], loads: list[LoadFigure]) -> list[str]:
+    """Each goal, with the figures it is judged on and whether it is met."""
+    lines = ["Goals (dashboard against the reference, measured side by side in this run)"]
+    for latency, figures in figures_by_latency.items():
+        for figure in figures:
+            if figure.reference_ratio is None:
+                continue
+            verdict = "met" if figure.reference_ratio <= PAGE_GOAL else "NOT met"
+            lines.append(
+                f"  {figure.action + f' at {latency} ms':<24} median {figure.page_ms:.1f} ms against "
+                f"{figure.reference_ms:.1f} ms: {figure.reference_ratio:.3f}x (goal <= {PAGE_GOAL:.2f}x): "
+                f"{verdict}"
+            )
+    if loads:
+        rps, requests_made, failures = load_total(loads, "dashboard")
+        reference_rps, _, reference_failures = load_total(loads, "reference")
+        ratio = rps / reference_rps if reference_rps else float("nan")
+        verdict = "met" if ratio >= LOAD_GOAL and failures == 0 else "NOT met"
+        lines.append(
+            f"  {'load at 50 ms':<24} {rps:.1f} requests/s against {reference_rps:.1f}: {ratio:.3f}x, "
+            f"{failures} errors of {requests_made} (goal >= {LOAD_GOAL:.2f}x and 0 errors): {verdict}"
+        )
+        if reference_failures:
+            lines.append(f"  (the reference had {reference_failures} errors: its figures are suspect)")
     return lines
 
 
 # --- Orchestration ---------------------------------------------------------------------------------
 
 
-def prepare_databases(dashboard_db: Path, sandbox_db: Path, customers: int) -> None:
-    sandbox_env = base_env(sandbox_db, 0)
+@dataclass
+class Databases:
+    dashboard: Path
+    sandbox: Path
+    reference: Path
+
+
+def prepare_databases(dbs: Databases, customers: int) -> None:
+    sandbox_env = base_env(dbs.sandbox, 0)
     manage(sandbox_env, "migrate", "--noinput", "-v", "0")
     manage(sandbox_env, "seed_sandbox", "--customers", str(customers), "--seed", "7")
-    env = base_env(dashboard_db, 0)
+    env = base_env(dbs.dashboard, 0)
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "collectstatic", "--noinput", "-v", "0")
     script = (
@@ -422,35 +514,103 @@ def prepare_databases(dashboard_db: Path, sandbox_db: Path, customers: int) -> N
         "u.groups.add(Group.objects.get(name='Support'))"
     )
     manage(env, "shell", "-c", script)
+    peer_env = reference_env(dbs.reference, "http://127.0.0.1:1")  # no call is made while preparing
+    reference_admin(peer_env, "migrate", "--noinput", "-v", "0")
+    create_user = f"User.objects.create_user('{USER}', password='{PASSWORD}')"
+    reference_admin(peer_env, "shell", "-c", f"from django.contrib.auth.models import User;{create_user}")
+
+
+@dataclass
+class Run:
+    samples: int
+    users: int
+    load_seconds: int
+    load_rounds: int
 
 
 def run_at_latency(
-    dashboard_db: Path,
-    sandbox_db: Path,
-    latency_ms: int,
-    samples: int,
-    load_seconds: float | None,
-    users: int,
-):
-    sandbox_port, dashboard_port = free_port(), free_port()
+    dbs: Databases, tmp: Path, latency_ms: int, run: Run, with_load: bool, problems: list[str]
+) -> tuple[list[PageFigure], list[LoadFigure]]:
     # The sandbox stands in for Tatum, a service elsewhere: it logs no requests here and its process is
     # not recycled in the middle of a run (a restart would stall every page for a second).
-    sandbox_env = {**base_env(sandbox_db, latency_ms), "GUNICORN_ACCESS_LOG": ""}
+    sandbox_env = {**base_env(dbs.sandbox, latency_ms), "GUNICORN_ACCESS_LOG": ""}
     sandbox_env["GUNICORN_MAX_REQUESTS"] = "0"
-    with gunicorn(sandbox_env, sandbox_port, workers=1, threads=32) as sandbox_url:
-        dashboard_env = {**base_env(dashboard_db, latency_ms), "TATUM_API_URL": f"{sandbox_url}/sandbox"}
-        with gunicorn(dashboard_env, dashboard_port, DASHBOARD_WORKERS, DASHBOARD_THREADS) as dashboard_url:
-            figures = page_figures(dashboard_url, f"{sandbox_url}/sandbox", dashboard_db, samples)
-            load = (
-                load_figure(dashboard_url, f"{sandbox_url}/sandbox", users, load_seconds)
-                if load_seconds
-                else None
-            )
-    return figures, load
+    with gunicorn(Server(f"sandbox-{latency_ms}ms", sandbox_env, 1, 32), tmp, problems) as sandbox_url:
+        api_url = f"{sandbox_url}/sandbox"
+        dashboard_env = {**base_env(dbs.dashboard, latency_ms), "TATUM_API_URL": api_url}
+        dashboard = Server(f"dashboard-{latency_ms}ms", dashboard_env, DASHBOARD_WORKERS, DASHBOARD_THREADS)
+        reference = Server(
+            f"reference-{latency_ms}ms",
+            reference_env(dbs.reference, api_url),
+            DASHBOARD_WORKERS,
+            DASHBOARD_THREADS,
+            app="reference.wsgi",
+            cwd=BENCH,
+        )
+        with (
+            gunicorn(dashboard, tmp, problems) as dashboard_url,
+            gunicorn(reference, tmp, problems) as reference_url,
+        ):
+            figures = page_figures(dashboard_url, reference_url, api_url, dbs.dashboard, run.samples)
+            loads = []
+            if with_load:
+                customer_ids = [c["id"] for c in sandbox_customers(api_url)]
+                loads = load_figures(
+                    dashboard_url,
+                    reference_url,
+                    tmp,
+                    customer_ids,
+                    run.users,
+                    run.load_seconds,
+                    run.load_rounds,
+                )
+    return figures, loads
+
+
+def page_table(latency: int, samples: int, figures: list[PageFigure]) -> list[str]:
+    lines = [
+        "",
+        f"SANDBOX_LATENCY_MS={latency}: median of {samples} (ms); d/ref = dashboard / reference, "
+        "d/raw = dashboard / raw upstream call",
+        f"{'action':<16}{'dashboard':>10}{'reference':>10}{'d/ref':>8}{'raw':>8}{'d/raw':>7}{'calls':>7}",
+    ]
+    for f in figures:
+        peer = f"{f.reference_ms:>10.1f}{f.reference_ratio:>8.3f}" if f.reference_ms else f"{'-':>10}{'-':>8}"
+        lines.append(
+            f"{f.action:<16}{f.page_ms:>10.1f}{peer}{f.upstream_ms:>8.1f}{f.ratio:>7.2f}{f.calls:>7.1f}"
+        )
+    detail = figures[1]
+    if detail.both_calls_ms:
+        lines.append(
+            f"(detail's two calls made at once, raw: {detail.both_calls_ms:.1f} ms; the dashboard's page is "
+            f"{detail.page_ms / detail.both_calls_ms:.2f}x that, the reference's "
+            f"{detail.reference_ms / detail.both_calls_ms:.2f}x)"
+        )
+    if figures[3].calls == 0:
+        lines.append("(the state change made no upstream call: the dashboard refused the posted form)")
+    return lines
+
+
+def load_table(run: Run, loads: list[LoadFigure]) -> list[str]:
+    lines = [
+        "",
+        f"{run.users} concurrent users (locust), list and detail pages in turns, latency 50 ms, "
+        f"{run.load_rounds} round(s) of {run.load_seconds} s per server, taken in turns",
+        f"{'server':<11}{'seconds':>8}{'requests/s':>11}{'p50':>7}{'p95':>7}{'errors':>8}{'requests':>10}",
+    ]
+    lines += [
+        f"{f.server:<11}{f.seconds:>8.1f}{f.rps:>11.1f}{f.p50:>7.0f}{f.p95:>7.0f}{f.failures:>8}{f.requests:>10}"
+        for f in loads
+    ]
+    for server in ("dashboard", "reference"):
+        rps, requests_made, failures = load_total(loads, server)
+        lines.append(f"{server} overall: {rps:.1f} requests/s, {failures} errors of {requests_made}")
+    lines.append("(locust's percentiles, in ms, are rounded to 2 significant digits above 100 ms)")
+    return lines
 
 
 def export_figures() -> str:
-    script = ROOT / "bench" / "export_bench.py"
+    script = BENCH / "export_bench.py"
     if not script.exists():
         return "(bench/export_bench.py is missing)"
     result = subprocess.run([PYTHON, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=1800)
@@ -460,50 +620,37 @@ def export_figures() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--load-seconds", type=float, default=30)
+    parser.add_argument("--load-seconds", type=int, default=30, help="per server and round; 0 skips the load")
+    parser.add_argument("--load-rounds", type=int, default=2)
     parser.add_argument("--skip-export", action="store_true")
     args = parser.parse_args()
+    run = Run(args.samples, args.users, args.load_seconds, args.load_rounds)
 
     lines = [
-        f"Benchmark {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {os.cpu_count()} cores, dashboard on gunicorn "
-        f"gthread, {DASHBOARD_WORKERS} processes x {DASHBOARD_THREADS} threads, "
+        f"Benchmark {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {os.cpu_count()} cores, dashboard and reference "
+        f"each on gunicorn gthread, {DASHBOARD_WORKERS} processes x {DASHBOARD_THREADS} threads, "
         f"Python {platform.python_version()} ({os.path.realpath(PYTHON)})"
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        dashboard_db, sandbox_db = Path(tmp) / "dashboard.sqlite3", Path(tmp) / "sandbox.sqlite3"
-        prepare_databases(dashboard_db, sandbox_db, args.customers)
+    figures_by_latency: dict[int, list[PageFigure]] = {}
+    loads: list[LoadFigure] = []
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        dbs = Databases(tmp / "dashboard.sqlite3", tmp / "sandbox.sqlite3", tmp / "reference.sqlite3")
+        prepare_databases(dbs, args.customers)
         for latency in (0, 50):
-            load_seconds = args.load_seconds if latency == 50 else None
-            figures, load = run_at_latency(
-                dashboard_db, sandbox_db, latency, args.samples, load_seconds, args.users
-            )
-            lines += [
-                "",
-                f"SANDBOX_LATENCY_MS={latency}: median of {args.samples} (ms)",
-                f"{'action':<16}{'page':>9}{'upstream':>10}{'ratio':>8}{'calls':>7}",
-            ]
-            lines += [
-                f"{f.action:<16}{f.page_ms:>9.1f}{f.upstream_ms:>10.1f}{f.ratio:>8.2f}{f.calls:>7.1f}"
-                for f in figures
-            ]
-            detail = figures[1]
-            if detail.both_calls_ms:
-                lines.append(
-                    f"(detail's two calls made at once, raw: {detail.both_calls_ms:.1f} ms; "
-                    f"the page is {detail.page_ms / detail.both_calls_ms:.2f}x that)"
-                )
-            if load:
-                lines += [
-                    "",
-                    f"{load.users} concurrent users, {load.seconds:.0f} s, list and detail pages, "
-                    f"latency {latency} ms",
-                    f"requests/s {load.rps:.1f}   p50 {load.p50:.1f} ms   p95 {load.p95:.1f} ms   "
-                    f"errors {load.errors} of {load.requests}",
-                    "",
-                    *goal_lines(figures, load),
-                ]
+            with_load = latency == 50 and run.load_seconds > 0 and run.load_rounds > 0
+            figures, latency_loads = run_at_latency(dbs, tmp, latency, run, with_load, problems)
+            figures_by_latency[latency] = figures
+            loads += latency_loads
+            lines += page_table(latency, run.samples, figures)
+            if latency_loads:
+                lines += load_table(run, latency_loads)
+    lines += ["", *goal_lines(figures_by_latency, loads)]
+    lines += ["", "Server logs: " + ("no errors" if not problems else f"{len(problems)} error line(s)")]
+    lines += [f"  {problem}" for problem in problems]
     if not args.skip_export:
         lines += ["", "Export (bench/export_bench.py)", export_figures()]
     report = "\n".join(lines)
