@@ -353,8 +353,6 @@ def page_figures(
             lambda raw_call=raw_call, a=action: timed(raw_call, (200, 204), f"{a}, raw upstream call")
         )
         columns = interleaved_samples(samples, calls)
-        # The last page's call records are stored just after its response (CALL_RECORD_BATCH_MS).
-        time.sleep(0.5)
         count = (apicall_count(db_path) - before) / (samples + 1)
         figure = PageFigure(action, columns[0], statistics.median(columns[-1]), count)
         figure.reference_samples = columns[1] if peer_call else None
