@@ -33,6 +33,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
             ],
+            "libraries": {"labels": "reference.labels"},
         },
     },
 ]
