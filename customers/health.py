@@ -12,6 +12,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from customers.context import acting_as, current_request_id
 from customers.credits.client import tatum_client
 from customers.tatum import TatumAuthError, TatumError
 
@@ -57,7 +58,10 @@ def _upstream_status() -> str:
 def _probe_upstream() -> str:
     started = time.monotonic()
     try:
-        tatum_client().get_version()
+        # The probe is the load balancer's, not a signed-in user's: recording it must not read the
+        # session (the database may be the very thing that is down).
+        with acting_as(None, request_id=current_request_id()):
+            tatum_client().get_version()
     except TatumAuthError:
         return "unauthorized"
     except TatumError:

@@ -79,11 +79,12 @@ class HtmxCreditsMiddleware:
 def _swapped_fragment(request: HttpRequest, response: HttpResponse) -> bool:
     """A fragment that htmx will swap in for a signed-in user (not a redirect, error or download)."""
     user = getattr(request, "user", None)
+    # The status first: an error page (the database not answering) must not read the user again.
     return (
-        is_partial_request(request)
+        response.status_code == 200
+        and is_partial_request(request)
         and user is not None
         and user.is_authenticated
-        and response.status_code == 200
         and not response.streaming
         and response.get("Content-Type", "").startswith("text/html")
         and not any(response.has_header(name) for name in _HTMX_NAVIGATION_HEADERS)

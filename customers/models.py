@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from customers.audit.models import AuditChainHead, AuditEntry, AuditEntryImmutable
-from customers.credits.models import ApiCall, CreditTally
+from customers.credits.models import ApiCall, CreditTally, SharedRateLimit
 from customers.exports.models import ExportJob
 from customers.permissions import CUSTOM_PERMISSIONS
 
@@ -27,4 +27,5 @@ __all__ = [
     "CreditTally",
     "CustomerAccess",
     "ExportJob",
+    "SharedRateLimit",
 ]

@@ -32,6 +32,11 @@ TATUM_API_KEY = env("TATUM_API_KEY", default="")
 SANDBOX_MODE = not TATUM_API_KEY
 SANDBOX_API_KEY = env("SANDBOX_API_KEY", default="sandbox-key")
 SANDBOX_LATENCY_MS = env.int("SANDBOX_LATENCY_MS", default=0)
+# The sandbox's plan rate: calls per key in any one second before it answers 429 (unset or empty: none).
+_sandbox_max_rps = env("SANDBOX_MAX_RPS", default="").strip()
+if _sandbox_max_rps and not (_sandbox_max_rps.isdigit() and int(_sandbox_max_rps) >= 1):
+    raise ImproperlyConfigured("SANDBOX_MAX_RPS must be a whole number of at least 1, or empty for no limit.")
+SANDBOX_MAX_RPS = int(_sandbox_max_rps) if _sandbox_max_rps else None
 # The port this process serves on, used to reach the built-in sandbox in sandbox mode.
 PORT = env.int("PORT", default=8000)
 TATUM_API_URL = env(
@@ -52,6 +57,11 @@ TATUM_EXPORT_CONCURRENCY = env.int("TATUM_EXPORT_CONCURRENCY", default=4)
 # worker holds TATUM_EXPORT_CONCURRENCY. The client keeps that many alive, so none is discarded.
 WEB_THREADS = env.int("GUNICORN_THREADS", default=16)
 TATUM_POOL_SIZE = env.int("TATUM_POOL_SIZE", default=max(2 * WEB_THREADS, TATUM_EXPORT_CONCURRENCY))
+# How long a change to a customer waits for another change to the same customer to finish: longer
+# than one change can take (a read and a write, each within TATUM_TIMEOUT).
+CUSTOMER_LOCK_WAIT_SECONDS = env.float("CUSTOMER_LOCK_WAIT_SECONDS", default=30.0)
+# A running export whose worker has not reported for this long is taken over by another worker.
+EXPORT_STALLED_AFTER_SECONDS = env.float("EXPORT_STALLED_AFTER_SECONDS", default=30.0)
 EXPORT_RETENTION_DAYS = env.int("EXPORT_RETENTION_DAYS", default=30)
 EXPORT_ROOT = Path(env("EXPORT_ROOT", default=str(BASE_DIR / "exports")))
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR).

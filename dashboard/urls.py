@@ -15,5 +15,9 @@ urlpatterns = [
     path("", include("customers.urls")),
 ]
 
+# A database that is not answering gets a 503 page saying so (whatever raised it: the session, the
+# user, a view); every other error gets the plain 500 page.
+handler500 = "customers.pages.server_error"
+
 if settings.SANDBOX_MODE:
     urlpatterns.append(path("sandbox/", include("sandbox.urls")))

@@ -11,7 +11,9 @@ from django.db import models
 class Customer(models.Model):
     # Tatum's internal id (24 lowercase hex characters); the primary key gives the stable list order.
     ledger_id = models.CharField(max_length=24, unique=True)
-    external_id = models.CharField(max_length=100, unique=True)
+    # Tatum counts 1..100 characters its own way (sandbox/validation.py), not as a database counts them:
+    # 100 characters with emoji presentation selectors are more than 100 code points.
+    external_id = models.TextField(unique=True)
     active = models.BooleanField(default=True)
     enabled = models.BooleanField(default=True)
     # An empty string means "never set": the field is absent from the API's JSON.
@@ -83,3 +85,16 @@ class FaultPlan(models.Model):
 
     def __str__(self) -> str:
         return "Sandbox fault plan"
+
+
+class RateWindow(models.Model):
+    """One API key's calls accepted in the last second, for the plan rate `SANDBOX_MAX_RPS`.
+
+    `calls` holds their times (seconds since the epoch), oldest first; the key only as its SHA-256 digest.
+    """
+
+    key_digest = models.CharField(max_length=64, unique=True)
+    calls = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"{len(self.calls)} recent calls"

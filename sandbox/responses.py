@@ -59,6 +59,13 @@ def rate_limited(retry_after_seconds: int) -> HttpResponse:
     return response
 
 
+def plan_rate_exceeded(retry_after_seconds: int) -> HttpResponse:
+    """A key over its plan's rate: the body of the throttler of Tatum's framework (NestJS)."""
+    response = json_response({"statusCode": 429, "message": "ThrottlerException: Too Many Requests"}, 429)
+    response["Retry-After"] = str(retry_after_seconds)
+    return response
+
+
 def gateway_timeout() -> HttpResponse:
     return json_response({"statusCode": 504, "message": "Gateway Timeout", "error": "Gateway Timeout"}, 504)
 

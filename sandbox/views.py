@@ -1,7 +1,7 @@
 """The Tatum-compatible endpoints. Each view validates, calls one service or selector, and answers.
 
-What every endpoint shares (latency, method check, API key, credits, faults, 403 and 500 bodies) is
-in `tatum_endpoint`, in the order the real service applies it.
+What every endpoint shares (latency, method check, API key, plan rate, credits, faults, 403 and 500
+bodies) is in `tatum_endpoint`, in the order the real service applies it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sandbox.credits import (
 from sandbox.errors import CUSTOMER_NOT_EXISTS, LedgerError
 from sandbox.faults import fault_after_call, fault_for_request, fault_response, latency_seconds
 from sandbox.payloads import account_payload, customer_payload
+from sandbox.ratelimit import plan_rate_refusal
 from sandbox.validation import (
     CUSTOMER_UPDATE,
     INTERNAL_ID,
@@ -87,8 +88,13 @@ def _serve(view: View, request: HttpRequest, kwargs: dict[str, Any]) -> HttpResp
     refusal = _authenticate(request)
     if refusal is not None:
         return refusal
+    api_key = request.headers["x-api-key"]
+    # Over the plan's rate, a call is refused before anything else: it does nothing and costs nothing.
+    retry_after = plan_rate_refusal(api_key=api_key)
+    if retry_after is not None:
+        return responses.plan_rate_exceeded(retry_after)
     # Every authenticated call costs credits, whatever its outcome: Tatum charges per call.
-    credits_charge(api_key=request.headers["x-api-key"], method=request.method or "GET")
+    credits_charge(api_key=api_key, method=request.method or "GET")
     fault = fault_for_request()
     if fault is not None and not fault.applies_call:
         return fault_response(fault, request)
@@ -99,8 +105,8 @@ def _serve(view: View, request: HttpRequest, kwargs: dict[str, Any]) -> HttpResp
 def tatum_endpoint(*methods: str) -> Callable[[View], View]:
     """Wraps a view in what every endpoint shares, in this order.
 
-    Latency; the method (405); the API key (401); credits; faults. A refused business rule becomes a
-    403, and anything unexpected Tatum's 500 body (never Django's error page).
+    Latency; the method (405); the API key (401); the plan's rate (429); credits; faults. A refused
+    business rule becomes a 403, and anything unexpected Tatum's 500 body (never Django's error page).
     """
 
     def decorator(view: View) -> View:

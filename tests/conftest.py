@@ -41,6 +41,16 @@ def _fresh_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _rate_limit_connection_closed() -> Iterator[None]:
+    """The shared Tatum rate limit keeps a database connection of its own: closed after each test, as
+    PostgreSQL drops the test database only once no connection to it is left."""
+    yield
+    from customers.credits.client import process_rate_limiter
+
+    process_rate_limiter().close()
+
+
+@pytest.fixture(autouse=True)
 def _live_server_shares_the_test_database(request: pytest.FixtureRequest) -> Iterator[None]:
     """Tests on the live server serve its requests on the test's own database connection (SQLite)."""
     if "live_server" not in request.fixturenames:

@@ -42,6 +42,7 @@ class AuditEntry(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         UNKNOWN = "unknown", "Outcome unknown"
+        UNDETERMINED = "undetermined", "Could not be determined"
         DENIED = "denied", "Denied"
 
     actor = models.ForeignKey(
@@ -50,7 +51,8 @@ class AuditEntry(models.Model):
     actor_username = models.CharField(max_length=150)
     action = models.CharField(max_length=32, choices=Action.choices)
     customer_id = models.CharField(max_length=100, blank=True, db_index=True)
-    customer_external_id = models.CharField(max_length=100, blank=True, db_index=True)
+    # Tatum's 100 characters may be more code points (emoji presentation selectors are not counted).
+    customer_external_id = models.TextField(blank=True, db_index=True)
     changes = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -17,8 +18,9 @@ Action = AuditEntry.Action
 Outcome = AuditEntry.Outcome
 
 PAGE_SIZE = 50
-# A `pending` entry younger than this may still have its request in flight: leave it alone.
-PENDING_GRACE = timedelta(minutes=10)
+# Beyond the client's timeouts, how long a request may still be working on a change (writing its
+# entry's outcome): a `pending` entry older than both can no longer have its request in flight.
+PENDING_MARGIN = timedelta(seconds=5)
 # Changes to a customer, which reading the customer once can confirm or refute.
 VERIFIABLE_ACTIONS = (Action.UPDATE, Action.ACTIVATE, Action.DEACTIVATE, Action.ENABLE, Action.DISABLE)
 ORDER_NEWEST_FIRST = ("-started_at", "-id")
@@ -199,19 +201,34 @@ def page_cursor(params: Any) -> tuple[int | None, int | None]:
     return (int(after) if after else None), (int(before) if before else None)
 
 
-def unsettled_entry_list(
-    *, pending_grace: timedelta = PENDING_GRACE, now: datetime | None = None
-) -> QuerySet:
-    """Customer changes whose outcome nobody knows, oldest first.
+def pending_grace() -> timedelta:
+    """How long a `pending` entry may still have its request in flight: the client's whole timeout
+    for a write (which is never retried), and a margin."""
+    connect, read = settings.TATUM_TIMEOUT
+    return timedelta(seconds=connect + read) + PENDING_MARGIN
+
+
+def unsettled_entry_list(*, customer_id: str = "", now: datetime | None = None) -> QuerySet:
+    """Customer changes whose outcome nobody knows (of one customer, or of all), oldest first.
 
     `unknown` entries (the call timed out or lost its connection) are listed at once; `pending` ones
-    only once `pending_grace` has passed, when their request can no longer be running (a crash).
+    once their request can no longer be running (`pending_grace`: the process stopped mid-call).
     """
     now = now or timezone.now()
-    stale_pending = Q(outcome=Outcome.PENDING, started_at__lt=now - pending_grace)
+    stale_pending = Q(outcome=Outcome.PENDING, started_at__lt=now - pending_grace())
+    entries = AuditEntry.objects.filter(sequence__isnull=True, action__in=VERIFIABLE_ACTIONS)
+    entries = entries.filter(customer_id=customer_id) if customer_id else entries.exclude(customer_id="")
+    return entries.filter(Q(outcome=Outcome.UNKNOWN) | stale_pending).order_by(*ORDER_OLDEST_FIRST)
+
+
+def changes_since(entry: AuditEntry) -> QuerySet:
+    """Changes to the entry's customer started after it that may have changed the customer: those
+    that succeeded, or whose outcome is not known (yet)."""
+    may_have_changed = [Outcome.SUCCEEDED, Outcome.PENDING, Outcome.UNKNOWN, Outcome.UNDETERMINED]
     return (
-        AuditEntry.objects.filter(sequence__isnull=True, action__in=VERIFIABLE_ACTIONS)
-        .exclude(customer_id="")
-        .filter(Q(outcome=Outcome.UNKNOWN) | stale_pending)
+        AuditEntry.objects.filter(
+            customer_id=entry.customer_id, action__in=VERIFIABLE_ACTIONS, outcome__in=may_have_changed
+        )
+        .filter(Q(started_at__gt=entry.started_at) | Q(started_at=entry.started_at, pk__gt=entry.pk))
         .order_by(*ORDER_OLDEST_FIRST)
     )

@@ -6,18 +6,19 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from customers.audit.locks import CustomerBusy, customer_lock
 from customers.audit.models import AuditEntry
 from customers.audit.selectors import (
     ORDER_NEWEST_FIRST,
-    PENDING_GRACE,
     AuditFilters,
     audit_entry_filter,
+    changes_since,
     unsettled_entry_list,
 )
 from customers.audit.trail import Actor, audit_entry_close, audit_entry_record
@@ -121,7 +122,8 @@ def audit_log_export(*, actor: Actor, filters: AuditFilters, now: datetime | Non
 @dataclass(frozen=True)
 class SettleResult:
     entry: AuditEntry
-    verdict: str  # "succeeded", "failed", "already" (someone settled it first) or "error"
+    # "succeeded", "failed", "undetermined", "already" (someone settled it first) or "error"
+    verdict: str
     error: UserMessage | None = None
 
     def sentence(self) -> str:
@@ -131,6 +133,8 @@ class SettleResult:
             return f"{what}: verified, the change is in place."
         if self.verdict == "failed":
             return f"{what}: verified, the change did not happen."
+        if self.verdict == "undetermined":
+            return f"{what}: whether the change happened could not be determined. {self.entry.error_message}"
         if self.verdict == "already":
             return f"{what} was already settled; nothing to do."
         return f"{what} could not be verified: {self.error}"
@@ -140,13 +144,25 @@ def _customer_name(entry: AuditEntry) -> str:
     return entry.customer_external_id or entry.customer_id
 
 
+_BUSY = UserMessage(
+    "Another change to this customer is running.", "Nothing was settled. Try again in a moment."
+)
+
+
 def unsettled_entry_settle(*, entry: AuditEntry, actor: Actor) -> SettleResult:
     """Read the customer once to settle `entry`, and record who verified it and how it ended.
 
-    A Tatum error leaves the entry open and is returned (and recorded), never raised.
+    Runs under the customer's write lock, so that no change of the dashboard's moves the customer
+    between the read and the verdict. A Tatum error leaves the entry open and is returned (and
+    recorded), never raised.
     """
     try:
-        settled = audit_entry_verify(entry=entry)
+        with customer_lock(entry.customer_id):
+            if not AuditEntry.objects.filter(pk=entry.pk, sequence__isnull=True).exists():
+                return SettleResult(entry=entry, verdict="already")
+            settled = audit_entry_verify(entry=entry)
+    except CustomerBusy:
+        return SettleResult(entry=entry, verdict="error", error=_BUSY)
     except TatumError as exc:
         _record_verification(actor, entry, f"Could not verify entry #{entry.pk}.", exc)
         return SettleResult(entry=entry, verdict="error", error=message_for(exc))
@@ -174,11 +190,9 @@ def _record_verification(
     )
 
 
-def unsettled_entry_settle_all(
-    *, actor: Actor, pending_grace: timedelta = PENDING_GRACE
-) -> Iterator[SettleResult]:
+def unsettled_entry_settle_all(*, actor: Actor) -> Iterator[SettleResult]:
     """Settle every unsettled entry, one by one; a failure moves on to the next."""
-    ids = list(unsettled_entry_list(pending_grace=pending_grace).values_list("pk", flat=True))
+    ids = list(unsettled_entry_list().values_list("pk", flat=True))
     for entry_id in ids:
         entry = AuditEntry.objects.filter(pk=entry_id, sequence__isnull=True).first()
         if entry is None:
@@ -189,19 +203,36 @@ def unsettled_entry_settle_all(
 def audit_entry_verify(*, entry: AuditEntry) -> AuditEntry:
     """Settle an `unknown` or stale `pending` entry: read the customer once and compare.
 
-    The change happened if every field it meant to change now holds the intended value. Raises the
-    read's `TatumError` (the entry stays open).
+    The verdict is "happened" (every changed field holds its new value) or "did not happen" (every one
+    holds its old value) only when no other change of the dashboard's may have moved the customer
+    since. Otherwise, or when the customer holds neither, it is "could not be determined", with the
+    state read now. Changes made outside the dashboard cannot be seen: Tatum keeps no history of a
+    customer. Raises the read's `TatumError` (the entry stays open).
     """
     current = tatum_client().get_customer(entry.customer_id)
-    happened = all(_value(current, field) == pair[1] for field, pair in (entry.changes or {}).items())
-    note = (
-        "Verified by reading the customer: the change is in place."
-        if happened
-        else "Verified by reading the customer: the change did not happen."
-    )
+    changes = entry.changes or {}
+    now_reads = "; ".join(f"{field} is {display_value(_value(current, field))}" for field in changes)
+    later = changes_since(entry).first()
+    if later is not None:
+        outcome = Outcome.UNDETERMINED
+        note = (
+            f"Could not be determined: entry #{later.pk} ({later.get_action_display().lower()}, "
+            f"{later.get_outcome_display().lower()}) may have changed the customer since. Read now: "
+            f"{now_reads}."
+        )
+    elif all(_value(current, field) == pair[1] for field, pair in changes.items()):
+        outcome, note = Outcome.SUCCEEDED, "Verified by reading the customer: the change is in place."
+    elif all(_value(current, field) == pair[0] for field, pair in changes.items()):
+        outcome, note = Outcome.FAILED, "Verified by reading the customer: the change did not happen."
+    else:
+        outcome = Outcome.UNDETERMINED
+        note = (
+            "Could not be determined: the customer holds neither the old nor the new value. "
+            f"Read now: {now_reads}."
+        )
     return audit_entry_close(
         entry,
-        outcome=Outcome.SUCCEEDED if happened else Outcome.FAILED,
+        outcome=outcome,
         http_status=entry.http_status,
         error_code=entry.error_code,
         error_message="\n".join(filter(None, [entry.error_message, note])),

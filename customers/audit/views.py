@@ -18,11 +18,11 @@ from customers.audit.access import permission_required
 from customers.audit.forms import AuditLogFilterForm
 from customers.audit.models import AuditEntry
 from customers.audit.selectors import (
-    PENDING_GRACE,
     AuditFilters,
     actor_username_suggestions,
     audit_entry_filter,
     entry_page_requested,
+    pending_grace,
     unsettled_entry_list,
 )
 from customers.audit.services import audit_log_export, unsettled_entry_settle
@@ -121,7 +121,7 @@ def audit_unknown(request: HttpRequest) -> HttpResponse:
         "entries": unsettled[:UNKNOWN_PAGE_LIMIT],
         "total": unsettled.count(),
         "limit": UNKNOWN_PAGE_LIMIT,
-        "grace_minutes": int(PENDING_GRACE.total_seconds() // 60),
+        "grace_seconds": int(pending_grace().total_seconds()),
         "can_verify": request.user.has_perm(permissions.CHANGE_CUSTOMER_STATE),
         "can_view_log": request.user.has_perm(permissions.VIEW_AUDIT_LOG),
     }

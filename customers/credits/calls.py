@@ -54,6 +54,11 @@ def api_calls_collect() -> Token:
     return _collected_calls.set([])
 
 
+def api_calls_collected_writes() -> int:
+    """How many of the calls collected so far for this request were writes (PUT or POST)."""
+    return sum(1 for call in _collected_calls.get() or [] if call.method != "GET")
+
+
 def api_calls_store_collected(token: Token) -> None:
     """Store the records kept since `api_calls_collect`; a database failure is logged, call by call."""
     collected = _collected_calls.get() or []

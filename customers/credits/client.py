@@ -1,7 +1,8 @@
 """The app's Tatum client: configured from settings, every call recorded as an `ApiCall`.
 
-One session and one rate limiter serve the whole process, so every thread's calls share the kept-alive
-connections and keep together to `TATUM_MAX_RPS`.
+One session serves the whole process, so every thread's calls share the kept-alive connections; one
+rate limiter, kept in the database, serves the whole deployment, so the calls of every process and
+worker keep together to `TATUM_MAX_RPS` (`customers.credits.ratelimit`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from django.conf import settings
 
 from customers.context import request_id_to_store
 from customers.credits.calls import record_api_call
-from customers.tatum import CallRecord, RateLimiter, TatumClient, new_session
+from customers.credits.ratelimit import SharedRateLimiter
+from customers.tatum import CallRecord, TatumClient, new_session
 
 
 def tatum_client(*, on_call: Callable[[CallRecord], None] = record_api_call) -> TatumClient:
@@ -46,5 +48,6 @@ def process_session() -> requests.Session:
 
 
 @functools.cache
-def process_rate_limiter() -> RateLimiter:
-    return RateLimiter()
+def process_rate_limiter() -> SharedRateLimiter:
+    """The process's handle on the deployment's rate limit (it keeps one database connection)."""
+    return SharedRateLimiter()

@@ -42,3 +42,15 @@ class CreditTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} on {self.day}: {self.credits} credits"
+
+
+class SharedRateLimit(models.Model):
+    """The next free call slot of one rate limit that every process on the database shares
+    (`customers.credits.ratelimit`); one row per limit."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    # Seconds since the epoch on the database's clock, so machines whose clocks differ still agree.
+    next_slot = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: next slot at {self.next_slot:.3f}"

@@ -12,6 +12,13 @@ fails fails the export, so no page ever costs more than that many credits.
 
 Threads only speak HTTP: the coordinating thread does all database work (progress, the record of each
 Tatum call, the audit trail), so no thread opens a database connection that it would have to close.
+
+Jobs outlive their worker. Each page is fsynced and then checkpointed in the job row (pages, rows and
+the partial file's length), and the row's heartbeat is refreshed at least every PROGRESS_INTERVAL. A
+job whose heartbeat stops is taken over by a live worker (`export_take_over`, run by the task
+`export_watch`), which copies the partial file up to the checkpoint, dropping a half-written page,
+and reads on from the next page. Every write is conditional on the run still owning the job, so a
+worker that comes back after a takeover stops without touching it.
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from customers.audit.models import AuditEntry
@@ -36,10 +45,16 @@ from customers.audit.trail import Actor, audit_entry_record
 from customers.context import acting_as
 from customers.credits.calls import record_api_call
 from customers.credits.client import tatum_client
-from customers.csv_safety import safe_row
+from customers.csv_safety import safe_cell, safe_row
 from customers.exports.filters import ExportFilter
 from customers.exports.models import ExportJob
-from customers.exports.selectors import PAGE_SIZE, export_file_path, export_partial_file_path, read_window
+from customers.exports.selectors import (
+    PAGE_SIZE,
+    export_checkpoint_path,
+    export_file_path,
+    export_partial_file_path,
+    read_window,
+)
 from customers.tatum import CallRecord, Customer, TatumError, TatumProtocolError
 from customers.tatum.reference import country_name
 from customers.user_messages import message_for
@@ -125,10 +140,35 @@ def export_run(*, job_id: int) -> ExportJob:
     job = _claim(job_id)
     if job is None:
         return ExportJob.objects.get(pk=job_id)
+    return export_continue(job)
+
+
+def export_take_over(*, job: ExportJob, task_id: str) -> ExportJob | None:
+    """Claim a running job whose worker stopped reporting, for the task `task_id` to continue it.
+
+    A compare-and-set on the heartbeat (and the attempt) the caller saw: of two workers that find the
+    same stalled job, one wins and the other gets None, as does a job that is alive after all.
+    """
+    if not job.is_stalled:
+        return None
+    taken = ExportJob.objects.filter(
+        pk=job.pk, status=Status.RUNNING, attempts=job.attempts, heartbeat_at=job.heartbeat_at
+    ).update(attempts=job.attempts + 1, heartbeat_at=timezone.now(), task_id=task_id[:64])
+    if not taken:
+        return None
+    logger.warning("Export %s: its worker stopped reporting; this worker takes it over", job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def export_continue(job: ExportJob) -> ExportJob:
+    """Run a job this worker has claimed (`_claim` or `export_take_over`) from its checkpoint to the end."""
     with acting_as(job.user, request_id=job.request_id or None):
         run = _ExportRun(job)
         try:
             run.execute()
+        except _JobLost:
+            logger.warning("Export %s was taken over by another worker; this run stops", job.pk)
         except ExportCancelled:
             run.finish(Status.CANCELLED)
         except PageFailed as failure:
@@ -141,7 +181,10 @@ def export_run(*, job_id: int) -> ExportJob:
             run.finish(Status.FAILED, error_message="An unexpected error stopped the export. Try again.")
             raise
         finally:
-            export_audit_finished(run.job, Actor(user=job.user, request_id=job.request_id))
+            if not run.lost:
+                export_audit_finished(run.job, Actor(user=job.user, request_id=job.request_id))
+    if run.lost:
+        return ExportJob.objects.get(pk=job.pk)
     return run.job
 
 
@@ -152,7 +195,11 @@ def _claim(job_id: int) -> ExportJob | None:
     if job is None or job.status != Status.QUEUED:
         return None
     claimed = ExportJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=now, heartbeat_at=now, file_name=export_file_name(job, now)
+        status=Status.RUNNING,
+        attempts=job.attempts + 1,
+        started_at=now,
+        heartbeat_at=now,
+        file_name=export_file_name(job, now),
     )
     if not claimed:
         return None
@@ -210,11 +257,17 @@ class _CallLog:
 
 @dataclass
 class _Counters:
+    """What the checkpoint covers (pages and rows in the fsynced file) and the credits spent."""
+
     pages_read: int = 0
     rows_read: int = 0
     rows_written: int = 0
     duplicates_skipped: int = 0
     credits_spent: int = 0
+
+
+# The counters a resumed run takes over from the checkpoint along with the file.
+_CHECKPOINT_COUNTERS = ("pages_read", "rows_read", "rows_written", "duplicates_skipped")
 
 
 @dataclass
@@ -227,41 +280,90 @@ class _ExportRun:
     stop: threading.Event = field(default_factory=threading.Event)
     seen: set[str] = field(default_factory=set)
     previous_ids: list[str] = field(default_factory=list)
+    in_flight: dict[int, Future[list[Customer]]] = field(default_factory=dict)
+    partial_bytes: int = 0
     last_flush: float = 0.0
+    # Set when another worker took the job over: this run then writes nothing more.
+    lost: bool = False
 
     def __post_init__(self) -> None:
         self.concurrency = max(1, int(settings.TATUM_EXPORT_CONCURRENCY))
         self.window = read_window(self.concurrency)
         self.export_filter = ExportFilter.from_json(self.job.filters)
+        self.attempt = self.job.attempts
         self.temp_path = export_partial_file_path(self.job)
+        # A job taken over keeps counting its credits and retries; a new job starts at 0.
+        self.counters.credits_spent = self.job.credits_spent
+        self.retries_before = self.job.page_retries
 
     def execute(self) -> None:
         # Calls are handed to the call log and recorded by this thread (see the module docstring).
         self.client = tatum_client(on_call=self.calls.add)
         self.temp_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.temp_path.open("w", encoding=CSV_ENCODING, newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(CSV_COLUMNS)
-            self._read_all_pages(writer)
-            file.flush()
-            os.fsync(file.fileno())
+        first_page = self._open_partial_file()
+        # Appending: plain UTF-8, since the byte order mark is already at the start of the file.
+        with self.temp_path.open("a", encoding="utf-8", newline="") as file:
+            self.file = file
+            self.writer = csv.writer(file)
+            self._read_all_pages(first_page)
         final_path = export_file_path(self.job)
         os.replace(self.temp_path, final_path)
         self.finish(Status.SUCCEEDED, file_size=final_path.stat().st_size)
 
-    def _read_all_pages(self, writer: Any) -> None:
+    # --- The partial file and its checkpoint ---
+
+    def _open_partial_file(self) -> int:
+        """Continue from the checkpoint an earlier run left, or start the file; the first page to read."""
+        source = _checkpoint_source(self.job)
+        if source is not None and self._adopt(source):
+            logger.info("Export %s resumes after page %s", self.job.pk, self.counters.pages_read)
+            return self.counters.pages_read
+        with self.temp_path.open("w", encoding=CSV_ENCODING, newline="") as file:
+            csv.writer(file).writerow(CSV_COLUMNS)
+            self._sync(file)
+        self._flush()
+        return 0
+
+    def _adopt(self, source: ExportJob) -> bool:
+        """Copy the checkpointed part of the earlier run's file (dropping any half-written page after
+        it) and take its counters; False when that file is gone or shorter than the checkpoint."""
+        path = export_checkpoint_path(source)
+        if path is None or not _copy_prefix(path, self.temp_path, source.partial_bytes):
+            return False
+        for name in _CHECKPOINT_COUNTERS:
+            setattr(self.counters, name, getattr(source, name))
+        self.partial_bytes = source.partial_bytes
+        self.seen = _ids_in(self.temp_path)
+        self._flush()
+        # Only once the checkpoint names this run's copy: until then the earlier file is still needed.
+        path.unlink(missing_ok=True)
+        if source.pk != self.job.pk:
+            ExportJob.objects.filter(pk=source.pk).update(partial_name="", partial_bytes=0)
+        return True
+
+    def _sync(self, file: Any) -> None:
+        """Make what was written durable and remember its length: the checkpoint's end."""
+        file.flush()
+        os.fsync(file.fileno())
+        self.partial_bytes = os.fstat(file.fileno()).st_size
+
+    # --- Reading and writing pages ---
+
+    def _read_all_pages(self, first_page: int) -> None:
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"export-{self.job.pk}")
         try:
-            self._drive(pool, writer)
+            self._drive(pool, first_page)
         finally:
             self.stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._wait_for_reads()
+            pool.shutdown(wait=True)
 
-    def _drive(self, pool: ThreadPoolExecutor, writer: Any) -> None:
+    def _drive(self, pool: ThreadPoolExecutor, first_page: int) -> None:
         """Keep up to `concurrency` pages in flight; write them in page order; stop after a short page."""
-        in_flight: dict[int, Future[list[Customer]]] = {}
+        in_flight = self.in_flight
         arrived: dict[int, Future[list[Customer]]] = {}
-        next_to_read = next_to_write = 0
+        next_to_read = next_to_write = first_page
         last_page: int | None = None
         while last_page is None:
             while len(in_flight) < self.concurrency and next_to_read - next_to_write < self.window:
@@ -273,11 +375,20 @@ class _ExportRun:
             while last_page is None and next_to_write in arrived:
                 # A failure surfaces only in turn: a page after the last one may fail harmlessly.
                 customers = _page_result(next_to_write, arrived.pop(next_to_write))
-                self._write_page(writer, next_to_write, customers)
+                self._write_page(self.writer, next_to_write, customers)
                 if len(customers) < PAGE_SIZE:
                     last_page = next_to_write
                 next_to_write += 1
             self._tick()
+
+    def _wait_for_reads(self) -> None:
+        """Let the reads in flight return (their calls are charged and recorded), still reporting."""
+        # Reads the pool cancelled before they started never finish: `wait` would wait for them forever.
+        pending = {future for future in self.in_flight.values() if not future.cancelled()}
+        while pending:
+            _, pending = wait(pending, timeout=PROGRESS_INTERVAL)
+            if pending and not self.lost:
+                self._beat()
 
     def _submit(self, pool: ThreadPoolExecutor, page: int) -> Future[list[Customer]]:
         # Each read runs in a copy of this context, so its log lines and headers carry the job's request id.
@@ -292,56 +403,138 @@ class _ExportRun:
         return self.client.list_customers(page_size=PAGE_SIZE, page=page)
 
     def _write_page(self, writer: Any, page: int, customers: list[Customer]) -> None:
+        """Write the page, fsync it and store the checkpoint: a page counts once it is durable."""
         ids = [customer.id for customer in customers]
-        if page > 0 and len(customers) == PAGE_SIZE and ids == self.previous_ids:
+        if self.previous_ids and len(customers) == PAGE_SIZE and ids == self.previous_ids:
             raise PageFailed(page, SamePageTwice("Tatum returned the same page twice."))
         self.previous_ids = ids
-        counters = self.counters
-        counters.pages_read += 1
-        counters.rows_read += len(customers)
         rows = []
+        duplicates = 0
         for customer in customers:
-            if customer.id in self.seen:
+            # Kept as written (spreadsheet-safe), so a resumed run rebuilds the set from the file.
+            key = safe_cell(customer.id)
+            if key in self.seen:
                 # Offset paging over a ledger that changes while it is read can repeat a customer.
-                counters.duplicates_skipped += 1
+                duplicates += 1
                 continue
-            self.seen.add(customer.id)
+            self.seen.add(key)
             if self.export_filter.matches(customer):
                 rows.append(csv_row(customer))
         writer.writerows(rows)
+        self._sync(self.file)
+        counters = self.counters
+        counters.pages_read += 1
+        counters.rows_read += len(customers)
         counters.rows_written += len(rows)
+        counters.duplicates_skipped += duplicates
+        self._flush()
+
+    # --- The job row ---
 
     def _tick(self) -> None:
-        now = time.monotonic()
-        if now - self.last_flush < PROGRESS_INTERVAL:
-            return
-        self.last_flush = now
-        self._flush()
-        if ExportJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
-            raise ExportCancelled
+        """Between pages, report at least every PROGRESS_INTERVAL (the heartbeat)."""
+        if time.monotonic() - self.last_flush >= PROGRESS_INTERVAL:
+            self._flush()
 
     def _flush(self, **final: Any) -> None:
-        """Store the calls made since the last flush and the progress, in one short transaction."""
+        """Store the calls made since the last flush, the checkpoint and the heartbeat, in one short
+        transaction. Raises ExportCancelled when the user asked to stop, _JobLost when the job is no
+        longer this run's (another worker took it over)."""
         records = self.calls.drain()
         self.counters.credits_spent += sum(record.credits for record in records)
-        values = {
-            **vars(self.counters),
-            "page_retries": self.calls.retries,
+        values: dict[str, Any] = {
+            "credits_spent": self.counters.credits_spent,
+            "page_retries": self.retries_before + self.calls.retries,
             "heartbeat_at": timezone.now(),
-            **final,
         }
+        if self.partial_bytes:
+            # This run's file is started: it now holds the checkpoint (until then, an earlier one may).
+            values.update({name: getattr(self.counters, name) for name in _CHECKPOINT_COUNTERS})
+            values.update(partial_name=self.temp_path.name, partial_bytes=self.partial_bytes)
+        values.update(final)
+        mine = self._mine()
         with transaction.atomic():
+            # Calls are recorded even when the job is no longer ours: Tatum charged them all the same.
             for record in records:
                 record_api_call(record)
-            ExportJob.objects.filter(pk=self.job.pk).update(**values)
+            updated = (mine if final else mine.filter(cancel_requested=False)).update(**values)
+        self.last_flush = time.monotonic()
+        if not updated:
+            if not final and mine.exists():
+                raise ExportCancelled
+            self.lost = True
+            raise _JobLost
         for name, value in values.items():
             setattr(self.job, name, value)
 
+    def _beat(self) -> None:
+        self._mine().update(heartbeat_at=timezone.now())
+
+    def _mine(self) -> QuerySet[ExportJob]:
+        """The job row, as long as this run still owns it."""
+        return ExportJob.objects.filter(pk=self.job.pk, status=Status.RUNNING, attempts=self.attempt)
+
     def finish(self, status: str, **fields: Any) -> None:
-        """Store the outcome (and any error fields); a failed or cancelled run leaves no file behind."""
-        if status != Status.SUCCEEDED:
+        """Store the outcome (and any error fields). A cancelled run deletes its partial file; a failed
+        one keeps it, with its checkpoint, so that Retry continues from the pages already written."""
+        if self.lost:
+            return
+        if status != Status.FAILED:
+            fields.update(partial_name="", partial_bytes=0)
+        if status == Status.CANCELLED:
             self.temp_path.unlink(missing_ok=True)
-        self._flush(status=status, finished_at=timezone.now(), **fields)
+            # An earlier run's file, when this run stopped before it had taken the checkpoint over.
+            earlier = export_checkpoint_path(self.job)
+            if earlier is not None:
+                earlier.unlink(missing_ok=True)
+        try:
+            self._flush(status=status, finished_at=timezone.now(), **fields)
+        except _JobLost:
+            logger.warning("Export %s was taken over by another worker before this run ended", self.job.pk)
+
+
+class _JobLost(Exception):
+    """The job is no longer this run's: another worker took it over, or it was stopped as stalled."""
+
+
+def _checkpoint_source(job: ExportJob) -> ExportJob | None:
+    """Whose checkpoint a run starts from: the job's own (an earlier run of it), or, for the retry of
+    a failed export with the same scope, the failed one's; None to start from the first page."""
+    if job.partial_name and job.partial_bytes:
+        return job
+    earlier = job.retry_of
+    if earlier is None or earlier.status != Status.FAILED or earlier.filters != job.filters:
+        return None
+    return earlier if earlier.partial_name and earlier.partial_bytes else None
+
+
+def _copy_prefix(source: Path, target: Path, length: int) -> bool:
+    """Copy the first `length` bytes of `source` to `target` and fsync it; False if `source` is
+    missing or shorter."""
+    try:
+        with source.open("rb") as reader, target.open("wb") as writer:
+            if os.fstat(reader.fileno()).st_size < length:
+                return False
+            remaining = length
+            while remaining:
+                chunk = reader.read(min(remaining, 1 << 20))
+                if not chunk:
+                    return False
+                writer.write(chunk)
+                remaining -= len(chunk)
+            writer.flush()
+            os.fsync(writer.fileno())
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _ids_in(path: Path) -> set[str]:
+    """The ids a partial file holds (its first column), to skip repeats after a resume."""
+    with path.open(encoding=CSV_ENCODING, newline="") as file:
+        reader = csv.reader(file)
+        next(reader, None)
+        return {row[0] for row in reader if row}
 
 
 def _page_result(page: int, future: Future[list[Customer]]) -> list[Customer]:

@@ -25,8 +25,6 @@ class ExportJob(models.Model):
         FILTERED = "filtered", "Customers matching a filter"
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
-    # A running job whose worker has not reported for this long has lost its worker.
-    STALLED_AFTER_SECONDS = 120
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -57,6 +55,13 @@ class ExportJob(models.Model):
     error_code = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
     file_name = models.CharField(max_length=100, blank=True)
+    # How many times a worker has started the job: 2 or more after a takeover. Each run writes only
+    # while the count is still its own, so a worker that comes back after a takeover changes nothing.
+    attempts = models.PositiveIntegerField(default=0)
+    # The checkpoint: the partial file (in EXPORT_ROOT) holding the pages counted in `pages_read`,
+    # and its length once they were written and fsynced. A resumed run truncates the file to it.
+    partial_name = models.CharField(max_length=120, blank=True)
+    partial_bytes = models.PositiveBigIntegerField(default=0)
     file_size = models.PositiveBigIntegerField(null=True, blank=True)
     file_removed_at = models.DateTimeField(null=True, blank=True)
 
@@ -71,8 +76,13 @@ class ExportJob(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
 
+    @classmethod
+    def stalled_after_seconds(cls) -> float:
+        """How long a running export may go without a heartbeat (`EXPORT_STALLED_AFTER_SECONDS`)."""
+        return settings.EXPORT_STALLED_AFTER_SECONDS
+
     @property
     def is_stalled(self) -> bool:
         if self.status != self.Status.RUNNING or self.heartbeat_at is None:
             return False
-        return (timezone.now() - self.heartbeat_at).total_seconds() > self.STALLED_AFTER_SECONDS
+        return (timezone.now() - self.heartbeat_at).total_seconds() > self.stalled_after_seconds()

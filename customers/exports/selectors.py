@@ -43,6 +43,11 @@ def export_unfinished_for(user: Any) -> ExportJob | None:
     return None
 
 
+def export_stalled_for(user: Any) -> list[ExportJob]:
+    """The user's running exports whose worker stopped reporting (newest first)."""
+    return [job for job in ExportJob.objects.filter(user=user, status=Status.RUNNING) if job.is_stalled]
+
+
 def export_scope_text(job: ExportJob) -> str:
     """What the job exports, in words."""
     if job.scope == ExportJob.Scope.ALL:
@@ -61,8 +66,16 @@ def export_file_path(job: ExportJob) -> Path | None:
 
 
 def export_partial_file_path(job: ExportJob) -> Path:
-    """Where the file is written until it is complete."""
-    return Path(settings.EXPORT_ROOT) / f".{job.pk}-{job.file_name}.part"
+    """Where the current run writes the file until it is complete: one file per attempt, so a worker
+    that comes back after another took its job over can never write into the new run's file."""
+    return Path(settings.EXPORT_ROOT) / f".{job.pk}-try{job.attempts}-{job.file_name}.part"
+
+
+def export_checkpoint_path(job: ExportJob) -> Path | None:
+    """The partial file holding the job's checkpoint (the pages it has written), if it has one."""
+    if not job.partial_name:
+        return None
+    return Path(settings.EXPORT_ROOT) / job.partial_name
 
 
 def export_file_available(job: ExportJob) -> bool:

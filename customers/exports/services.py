@@ -18,13 +18,15 @@ from customers.exports.engine import export_audit_finished
 from customers.exports.filters import ExportFilter
 from customers.exports.models import ExportJob
 from customers.exports.selectors import (
+    export_checkpoint_path,
     export_estimate,
     export_file_path,
     export_partial_file_path,
     export_scope_text,
+    export_stalled_for,
     export_unfinished_for,
 )
-from customers.exports.tasks import export_customers
+from customers.exports.tasks import export_customers, export_task_abandon, export_watch_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +47,18 @@ def export_start(
 ) -> ExportJob:
     """Create an export job, record the request in the audit trail and queue the job for a worker.
 
-    Raises ExportAlreadyRunning when the user has an unfinished export (a stalled one does not count).
+    Raises ExportAlreadyRunning when the user has an unfinished export. A stalled one (its worker
+    stopped reporting) does not count: it is stopped as failed, and the new export continues from the
+    pages it had written when both have the same scope.
     """
     user = actor.user
     running = export_unfinished_for(user)
     if running is not None:
         raise ExportAlreadyRunning(running)
+    for stalled in export_stalled_for(user):
+        _fail_stalled(stalled, actor)
+        if retry_of is None and stalled.filters == export_filter.to_json():
+            retry_of = stalled
     job = ExportJob.objects.create(
         user=user,
         username=user.get_username(),
@@ -74,6 +82,7 @@ def export_start(
 def _enqueue(job: ExportJob, actor: Actor) -> None:
     try:
         result = export_customers.enqueue(job.pk)
+        export_watch_schedule(job)
     except Exception:
         # Whatever broke (the queue's database, a misconfigured backend), the job must not look queued.
         logger.exception("Export %s could not be queued", job.pk)
@@ -107,27 +116,49 @@ def export_cancel(*, actor: Actor, job: ExportJob) -> ExportJob:
     ExportJob.objects.filter(pk=job.pk, status__in=ExportJob.ACTIVE_STATUSES).update(cancel_requested=True)
     job.refresh_from_db()
     if job.is_stalled:
-        # No worker is left to notice the flag: stop it here.
-        _stop_stalled(job, actor)
+        # No worker is left to notice the flag: stop it here (a worker that takes it over meanwhile
+        # sees the flag instead).
+        paths = [export_checkpoint_path(job), export_partial_file_path(job) if job.file_name else None]
+        if _end_stalled(job, actor, status=Status.CANCELLED, partial_name="", partial_bytes=0):
+            for path in paths:
+                if path is not None:
+                    path.unlink(missing_ok=True)
     return job
 
 
-def _stop_stalled(job: ExportJob, actor: Actor) -> None:
-    # The flag too: should the worker come back after all, it stops at its next progress update.
-    stopped = ExportJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
-        status=Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
-    )
-    if stopped:
-        if job.file_name:
-            export_partial_file_path(job).unlink(missing_ok=True)
+def _fail_stalled(job: ExportJob, actor: Actor) -> None:
+    """Stop a stalled job as failed, keeping its partial file and checkpoint for a retry to continue.
+
+    Raises ExportAlreadyRunning when the job turned out to be alive (a worker took it over meanwhile).
+    """
+    message = "Its worker stopped reporting before it finished. Retry goes on from the pages already written."
+    if not _end_stalled(job, actor, status=Status.FAILED, error_code="worker_lost", error_message=message):
         job.refresh_from_db()
-        export_audit_finished(job, actor)
+        if job.is_active:
+            raise ExportAlreadyRunning(job)
+
+
+def _end_stalled(job: ExportJob, actor: Actor, **fields: Any) -> bool:
+    """End a stalled job with a compare-and-set on the heartbeat it was seen with; False when a worker
+    reported or took it over since (it is alive, or ended otherwise). Its task row is failed too."""
+    ended = ExportJob.objects.filter(
+        pk=job.pk, status=Status.RUNNING, attempts=job.attempts, heartbeat_at=job.heartbeat_at
+    ).update(finished_at=timezone.now(), **fields)
+    if not ended:
+        return False
+    export_task_abandon(task_id=job.task_id, job=job)
+    job.refresh_from_db()
+    export_audit_finished(job, actor)
+    return True
 
 
 def export_retry(*, actor: Actor, job: ExportJob) -> ExportJob:
-    """A new job with the same scope as a failed, cancelled or stalled one (which it stops first)."""
+    """A new job with the same scope as a failed, cancelled or stalled one (which it stops first).
+
+    A failed export keeps its partial file, so its retry continues from the pages already written.
+    """
     if job.status == Status.RUNNING and job.is_stalled:
-        _stop_stalled(job, actor)
+        _fail_stalled(job, actor)
     return export_start(actor=actor, export_filter=ExportFilter.from_json(job.filters), retry_of=job)
 
 

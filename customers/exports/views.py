@@ -53,7 +53,8 @@ def _list_context(request: HttpRequest, form: ExportRequestForm | None = None) -
     return {
         "form": form or ExportRequestForm(),
         "jobs": [_job_row(job) for job in jobs],
-        "any_active": any(job.is_active and not job.is_stalled for job in jobs),
+        # A stalled export counts: a live worker takes it over, and the list shows that.
+        "any_active": any(job.is_active for job in jobs),
         "estimate": export_estimate(),
         "max_rps": settings.TATUM_MAX_RPS,
         "retention_days": settings.EXPORT_RETENTION_DAYS,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from django import forms
 
-from customers.tatum import Customer, id_problem
+from customers.tatum import Customer, external_id_problem, id_problem, tatum_length
 from customers.tatum.reference import COUNTRY_CHOICES, CURRENCY_CHOICES
 
 PAGE_SIZES = (10, 20, 50)
 DEFAULT_PAGE_SIZE = 20
 ID_MAX_LENGTH = 100
+# Browsers count an input's `maxlength` in UTF-16 units (an emoji is 2, with its presentation selector
+# 3), Tatum counts characters (`tatum_length`): leave room for any id Tatum accepts; the form checks it.
+ID_INPUT_MAXLENGTH = 3 * ID_MAX_LENGTH
 
 
 class CustomerListParams(forms.Form):
@@ -26,38 +29,47 @@ class CustomerListParams(forms.Form):
 class CustomerLookupForm(forms.Form):
     q = forms.CharField(
         label="External or internal id",
-        max_length=ID_MAX_LENGTH,
         strip=True,
-        error_messages={
-            "required": "Enter a customer's external or internal id.",
-            "max_length": "Ids are at most 100 characters long.",
-        },
+        widget=forms.TextInput(attrs={"maxlength": ID_INPUT_MAXLENGTH}),
+        error_messages={"required": "Enter a customer's external or internal id."},
     )
 
     def clean_q(self) -> str:
         value = self.cleaned_data["q"]
+        if tatum_length(value) > ID_MAX_LENGTH:
+            raise forms.ValidationError(f"Ids are at most {ID_MAX_LENGTH} characters long.")
         if id_problem(value):
             raise forms.ValidationError("That is not a valid customer id.")
         return value
 
 
-def _blank_choice(label: str, choices: list[tuple[str, str]], current: str | None) -> list[tuple[str, str]]:
-    """Choices for a field that can be set but never cleared: a blank only while it is unset."""
-    options = list(choices)
-    if current and current not in dict(options):
-        # Tatum may hold a code outside the published list; show it so the form does not lie.
-        options.insert(0, (current, f"{current}: (not in Tatum's published list)"))
-    if not current:
-        options.insert(0, ("", f"(not set: choose a {label})"))
-    return options
+def code_choices(label: str, choices: list[tuple[str, str]], current: str | None) -> list[tuple[str, str]]:
+    """Choices for a code that can be set but never cleared. The blank choice sends nothing, so keeps
+    the code as it is: it is offered while the code is unset, or is one outside Tatum's published list
+    (which Tatum may hold, and which the form then shows rather than lie)."""
+    if current in dict(choices):
+        return list(choices)
+    keep = (
+        f"{current}: (not in Tatum's published list; kept as it is)"
+        if current
+        else f"(not set: choose a {label})"
+    )
+    return [("", keep), *choices]
+
+
+_CODE_FIELDS = (
+    ("accounting_currency", "currency", CURRENCY_CHOICES),
+    ("customer_country", "country", COUNTRY_CHOICES),
+    ("provider_country", "country", COUNTRY_CHOICES),
+)
 
 
 class CustomerEditForm(forms.Form):
     external_id = forms.CharField(
         label="External id",
-        min_length=1,
-        max_length=ID_MAX_LENGTH,
         strip=False,
+        # Its length is Tatum's (`clean_external_id`), not Django's count of code points.
+        widget=forms.TextInput(attrs={"maxlength": ID_INPUT_MAXLENGTH}),
         help_text="Your anonymised id for the customer, 1 to 100 characters.",
     )
     accounting_currency = forms.ChoiceField(label="Accounting currency", required=False)
@@ -65,23 +77,27 @@ class CustomerEditForm(forms.Form):
     provider_country = forms.ChoiceField(label="Provider country", required=False)
     fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
-    def __init__(self, *args, customer: Customer, **kwargs) -> None:
+    def __init__(self, *args, customer: Customer | None = None, **kwargs) -> None:
+        """`customer` is the customer as the form shows it; a posted form is checked without it (a
+        blank code keeps the customer's, whatever it is), so saving needs no read of its own."""
         super().__init__(*args, **kwargs)
-        self.customer = customer
-        self.fields["accounting_currency"].choices = _blank_choice(
-            "currency", CURRENCY_CHOICES, customer.accounting_currency
-        )
-        self.fields["customer_country"].choices = _blank_choice(
-            "country", COUNTRY_CHOICES, customer.customer_country
-        )
-        self.fields["provider_country"].choices = _blank_choice(
-            "country", COUNTRY_CHOICES, customer.provider_country
-        )
+        for name, _, choices in _CODE_FIELDS:
+            self.fields[name].choices = [("", ""), *choices]
+        if customer is not None:
+            self.show_codes_of(customer)
+
+    def show_codes_of(self, customer: Customer) -> None:
+        """Offer the codes as they are for `customer`: a blank choice only where it keeps its code."""
+        for name, label, choices in _CODE_FIELDS:
+            self.fields[name].choices = code_choices(label, choices, getattr(customer, name))
 
     def clean_external_id(self) -> str:
         value = self.cleaned_data["external_id"]
         if not value.strip():
             raise forms.ValidationError("The external id cannot be blank.")
+        problem = external_id_problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
         return value
 
     def cleaned_values(self) -> dict[str, str | None]:

@@ -1,7 +1,8 @@
-"""Writes: one function per user action on a customer. Each reads the customer from Tatum, opens an
-audit entry holding what that read showed, calls Tatum, and closes the entry, whatever happens (see
-customers/audit/trail.py). Nothing a browser posts is recorded as fact: only the action, the reason
-typed and, for an edit, the values asked for.
+"""Writes: one function per user action on a customer. Each takes the customer's write lock, reads the
+customer from Tatum, refuses while an earlier change is unsettled, opens an audit entry holding what
+that read showed, calls Tatum, and closes the entry, whatever happens (see customers/audit/trail.py).
+Nothing a browser posts is recorded as fact: only the action, the reason typed and, for an edit, the
+values asked for.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from customers.audit.locks import customer_lock
 from customers.audit.models import AuditEntry
+from customers.audit.selectors import unsettled_entry_list
 from customers.audit.trail import Actor, audit_entry_close, audit_entry_open, audit_entry_record
 from customers.credits.circuit import circuit_check_writes
 from customers.credits.client import tatum_client
-from customers.screens.selectors import CustomerSnapshot, customer_fingerprint
+from customers.screens.selectors import CustomerSnapshot, customer_fingerprint, customer_get
 from customers.tatum import CUSTOMER_JSON_NAMES, Customer, TatumClient, TatumError, TatumOutcomeUnknown
 from customers.user_messages import ALREADY_IN_STATE_CODES
 
@@ -38,6 +41,14 @@ STATE_CHANGES: dict[str, StateChange] = {
     Action.ENABLE: StateChange("enabled", True, TatumClient.enable_customer, "enabled"),
     Action.DISABLE: StateChange("enabled", False, TatumClient.disable_customer, "disabled"),
 }
+
+
+class CustomerUnsettled(Exception):
+    """An earlier change to the customer has an unknown outcome: settle it before changing more."""
+
+    def __init__(self, entry: AuditEntry) -> None:
+        super().__init__(f"Entry #{entry.pk} is unsettled.")
+        self.entry = entry
 
 
 class CustomerConflict(Exception):
@@ -66,19 +77,18 @@ class StateChangeResult:
 def customer_update(
     *,
     actor: Actor,
-    current: CustomerSnapshot,
+    customer_id: str,
     fingerprint: str,
     external_id: str,
     accounting_currency: str | None,
     customer_country: str | None,
     provider_country: str | None,
 ) -> UpdateResult:
-    """Refuse if the customer changed since the form read it (`fingerprint`), else send only what
-    changed.
+    """Read the customer again, refuse if it changed since the form read it (`fingerprint`), else
+    send only what changed: a read and a write, 3 credits.
 
-    `current` is the customer as read again for this save (by the view, which needs it to check the
-    form), so a save costs a read and a write: 3 credits. Raises `CustomerConflict`, or the write's
-    `TatumError` after recording it.
+    Raises `CustomerBusy` (another change is running), `CustomerUnsettled`, `CustomerConflict`, the
+    read's `TatumError`, or the write's `TatumError` after recording it.
     """
     intended = {
         "external_id": external_id,
@@ -86,25 +96,34 @@ def customer_update(
         "customer_country": customer_country,
         "provider_country": provider_country,
     }
-    if customer_fingerprint(current.customer) != fingerprint:
-        raise CustomerConflict(current=current, intended=intended)
-    changes = _field_changes(current.customer, intended)
-    if not changes:
-        return UpdateResult(customer=current.customer, entry=None)
-    entry = audit_entry_open(
-        actor=actor,
-        action=Action.UPDATE,
-        customer_id=current.customer.id,
-        customer_external_id=current.customer.external_id,
-        changes={CUSTOMER_JSON_NAMES[name]: pair for name, pair in changes.items()},
-    )
-    sent = {name: pair[1] for name, pair in changes.items() if name != "external_id"}
-    updated = _call_closing_entry(
-        entry,
-        lambda: tatum_client().update_customer(current.customer.id, external_id=external_id, **sent),
-    )
-    audit_entry_close(entry, outcome=Outcome.SUCCEEDED, http_status=200)
+    with customer_lock(customer_id):
+        _refuse_while_unsettled(customer_id)
+        current = customer_get(customer_id=customer_id)
+        if customer_fingerprint(current.customer) != fingerprint:
+            raise CustomerConflict(current=current, intended=intended)
+        changes = _field_changes(current.customer, intended)
+        if not changes:
+            return UpdateResult(customer=current.customer, entry=None)
+        entry = audit_entry_open(
+            actor=actor,
+            action=Action.UPDATE,
+            customer_id=current.customer.id,
+            customer_external_id=current.customer.external_id,
+            changes={CUSTOMER_JSON_NAMES[name]: pair for name, pair in changes.items()},
+        )
+        sent = {name: pair[1] for name, pair in changes.items() if name != "external_id"}
+        updated = _call_closing_entry(
+            entry,
+            lambda: tatum_client().update_customer(current.customer.id, external_id=external_id, **sent),
+        )
+        audit_entry_close(entry, outcome=Outcome.SUCCEEDED, http_status=200)
     return UpdateResult(customer=updated, entry=entry)
+
+
+def _refuse_while_unsettled(customer_id: str) -> None:
+    unsettled = unsettled_entry_list(customer_id=customer_id).last()
+    if unsettled is not None:
+        raise CustomerUnsettled(unsettled)
 
 
 def _field_changes(customer: Customer, intended: dict[str, Any]) -> dict[str, list[Any]]:
@@ -123,24 +142,34 @@ def customer_state_change(*, actor: Actor, customer_id: str, action: str, reason
     Reads the customer first, so that the audit entry holds its external id and its state as Tatum
     gave them. When the read shows the customer already in the target state, nothing is sent and the
     result says so. A failed write is recorded and returned on the result, with the customer as read;
-    a failed read is recorded and raised (nothing was sent).
+    a failed read is recorded and raised (nothing was sent). Raises `CustomerBusy` and
+    `CustomerUnsettled` before reading anything.
     """
     change = STATE_CHANGES[action]
     client = tatum_client()
-    try:
-        customer = client.get_customer(customer_id)
-    except TatumError as exc:
-        audit_entry_record(
-            actor=actor,
-            action=action,
-            outcome=Outcome.FAILED,
-            customer_id=customer_id,
-            reason=reason,
-            http_status=exc.status,
-            error_code=exc.error_code,
-            error_message=f"Reading the customer before the change failed, so nothing was sent: {exc}",
-        )
-        raise
+    with customer_lock(customer_id):
+        _refuse_while_unsettled(customer_id)
+        try:
+            customer = client.get_customer(customer_id)
+        except TatumError as exc:
+            audit_entry_record(
+                actor=actor,
+                action=action,
+                outcome=Outcome.FAILED,
+                customer_id=customer_id,
+                reason=reason,
+                http_status=exc.status,
+                error_code=exc.error_code,
+                error_message=f"Reading the customer before the change failed, so nothing was sent: {exc}",
+            )
+            raise
+        return _state_change_send(actor, customer, action, change, client, reason)
+
+
+def _state_change_send(
+    actor: Actor, customer: Customer, action: str, change: StateChange, client: TatumClient, reason: str
+) -> StateChangeResult:
+    """The state change of a customer just read (under its lock): recorded, and sent if needed."""
     before = getattr(customer, change.flag)
     fields = {
         "actor": actor,

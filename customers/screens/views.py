@@ -16,8 +16,9 @@ from django_htmx.http import reswap
 
 from customers import permissions
 from customers.audit.access import permission_required
+from customers.audit.locks import CustomerBusy
 from customers.audit.models import AuditEntry
-from customers.audit.selectors import entry_page, entry_page_requested
+from customers.audit.selectors import entry_page, entry_page_requested, unsettled_entry_list
 from customers.audit.trail import Actor
 from customers.credits.circuit import circuit_is_open
 from customers.pages import error_context, is_partial_request, upstream_error_page
@@ -36,7 +37,13 @@ from customers.screens.selectors import (
     customer_history,
     customer_list,
 )
-from customers.screens.services import STATE_CHANGES, CustomerConflict, customer_state_change, customer_update
+from customers.screens.services import (
+    STATE_CHANGES,
+    CustomerConflict,
+    CustomerUnsettled,
+    customer_state_change,
+    customer_update,
+)
 from customers.screens.state import REASON_REQUIRED, action_options
 from customers.tatum import (
     CREDIT_COSTS,
@@ -195,9 +202,7 @@ def _status_context(
         "options": action_options(customer, active_accounts) if can_change else [],
         "writes_paused": circuit_is_open(),
         "edit_credits": CREDIT_COSTS["GET"] + CREDIT_COSTS["PUT"],
-        "unknown_entries": list(
-            AuditEntry.objects.filter(customer_id=customer.id, outcome=AuditEntry.Outcome.UNKNOWN)
-        ),
+        "unknown_entries": list(unsettled_entry_list(customer_id=customer.id).reverse()),
     }
 
 
@@ -220,47 +225,79 @@ def customer_edit(request: HttpRequest, customer_id: str) -> HttpResponse:
 
 def _edit_initial(snapshot: CustomerSnapshot) -> dict[str, Any]:
     customer = snapshot.customer
-    return {
-        "external_id": customer.external_id,
-        "accounting_currency": customer.accounting_currency or "",
-        "customer_country": customer.customer_country or "",
-        "provider_country": customer.provider_country or "",
-        "fingerprint": snapshot.fingerprint,
+    form = CustomerEditForm(customer=customer)
+    codes = {
+        name: value if value in dict(form.fields[name].choices) else ""
+        for name, value in (
+            ("accounting_currency", customer.accounting_currency),
+            ("customer_country", customer.customer_country),
+            ("provider_country", customer.provider_country),
+        )
     }
+    return {"external_id": customer.external_id, "fingerprint": snapshot.fingerprint, **codes}
 
 
 def _customer_edit_post(request: HttpRequest, customer_id: str) -> HttpResponse:
-    # The save is checked against the customer as Tatum holds it now (and the form's choices keep a
-    # code Tatum holds outside its published list).
-    try:
-        current = customer_get(customer_id=customer_id)
-    except TatumError as exc:
-        return upstream_error_page(request, customer_id, exc)
-    form = CustomerEditForm(request.POST, customer=current.customer)
-    context: dict[str, Any] = {"form": form, "customer": current.customer}
+    """Save: the service reads the customer again under its lock and checks it against the form's
+    fingerprint, so the form itself needs no read (3 credits in all)."""
+    form = CustomerEditForm(request.POST)
     if not form.is_valid():
-        return render(request, "customers/customer_edit.html", context, status=400)
+        return _edit_form_again(request, customer_id, form)
     try:
         result = customer_update(
             actor=Actor.from_request(request),
-            current=current,
+            customer_id=customer_id,
             fingerprint=form.cleaned_data["fingerprint"],
             **form.cleaned_values(),
         )
     except CustomerConflict as conflict:
         return _render_conflict(request, conflict)
+    except (CustomerBusy, CustomerUnsettled) as exc:
+        form.add_error(None, _not_now(exc))
+        return _edit_form_again(request, customer_id, form, status=409)
     except TatumValidationError as exc:
         _attach_tatum_field_errors(form, exc)
-        context.update(error_context(exc))
-        return render(request, "customers/customer_edit.html", context, status=400)
+        return _edit_form_again(request, customer_id, form, error=exc)
     except TatumError as exc:
-        context.update(error_context(exc))
-        return render(request, "customers/customer_edit.html", context, status=502)
+        if exc.method == "GET":
+            # The save's own read of the customer failed: nothing was sent.
+            return upstream_error_page(request, customer_id, exc)
+        return _edit_form_again(request, customer_id, form, status=502, error=exc)
     if result.entry is None:
         messages.info(request, "Nothing changed, so nothing was sent to Tatum.")
     else:
         messages.success(request, f"Saved the changes to {result.customer.external_id}.")
-    return redirect("customers:customer_detail", customer_id=result.customer.id)
+    snapshot = CustomerSnapshot(customer=result.customer, read_at=timezone.now())
+    return _redirect_to_detail(request, snapshot)
+
+
+def _edit_form_again(
+    request: HttpRequest,
+    customer_id: str,
+    form: CustomerEditForm,
+    status: int = 400,
+    error: TatumError | None = None,
+) -> HttpResponse:
+    """The posted form with what is wrong, over the customer as Tatum holds it now (1 credit)."""
+    try:
+        current = customer_get(customer_id=customer_id)
+    except TatumError as exc:
+        return upstream_error_page(request, customer_id, error or exc)
+    form.show_codes_of(current.customer)
+    context: dict[str, Any] = {"form": form, "customer": current.customer}
+    if error is not None:
+        context.update(error_context(error))
+    return render(request, "customers/customer_edit.html", context, status=status)
+
+
+def _not_now(exc: Exception) -> str:
+    """Why a change was not even tried, in words: nothing was sent."""
+    if isinstance(exc, CustomerUnsettled):
+        return (
+            f"An earlier change to this customer (entry #{exc.entry.pk}) has an unknown outcome. "
+            "Verify it on the customer's page first; nothing was sent."
+        )
+    return "Someone else is changing this customer right now. Nothing was sent; try again in a moment."
 
 
 _FORM_FIELDS = {json_name: name for name, json_name in CUSTOMER_JSON_NAMES.items()}
@@ -335,6 +372,9 @@ def customer_state_change_view(request: HttpRequest, customer_id: str, action: s
             action=action,
             reason=form.cleaned_data["reason"],
         )
+    except (CustomerBusy, CustomerUnsettled) as exc:
+        message = UserMessage(_not_now(exc), "")
+        return _state_change_refused(request, customer_id, {"error": message})
     except TatumError as exc:
         # The customer could not be read, so nothing was sent.
         return _state_change_refused(request, customer_id, error_context(exc))

@@ -9,6 +9,7 @@ from customers.tatum.client import (
     MAX_PAGE_SIZE,
     OFFSET_MODES,
     TatumClient,
+    external_id_problem,
     id_problem,
     looks_internal,
     new_session,
@@ -27,6 +28,7 @@ from customers.tatum.errors import (
     TatumValidationError,
 )
 from customers.tatum.ratelimit import RateLimiter
+from customers.tatum.text import has_control_characters, tatum_length
 from customers.tatum.values import (
     CUSTOMER_JSON_NAMES,
     Account,
@@ -61,7 +63,10 @@ __all__ = [
     "TatumUnavailable",
     "TatumValidationError",
     "UsageDay",
+    "external_id_problem",
+    "has_control_characters",
     "id_problem",
     "looks_internal",
     "new_session",
+    "tatum_length",
 ]

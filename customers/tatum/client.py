@@ -18,7 +18,6 @@ import random
 import re
 import time
 import tomllib
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +45,7 @@ from customers.tatum.errors import (
 )
 from customers.tatum.ratelimit import RateLimiter
 from customers.tatum.reference import COUNTRY_CODES, CURRENCY_CODES
+from customers.tatum.text import has_control_characters, tatum_length
 from customers.tatum.values import Account, CallRecord, Customer, PlanVersion, UsageDay, json_type
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,8 @@ _GET_USAGE = _Endpoint("GET", "/v3/tatum/usage")
 # Length rules for `{id}`: external or internal customer ids on reads, internal ids on writes.
 ANY_ID_LENGTHS = (1, 100)
 INTERNAL_ID_LENGTHS = (10, 50)
+# The customer's `externalId`, in an update or an account's `customer`.
+EXTERNAL_ID_LENGTHS = (1, 100)
 
 
 def _check_int(endpoint: _Endpoint, field: str, value: Any, minimum: int, maximum: int | None = None) -> int:
@@ -117,11 +119,33 @@ def _check_int(endpoint: _Endpoint, field: str, value: Any, minimum: int, maximu
 def _check_text(endpoint: _Endpoint, field: str, value: Any, min_length: int, max_length: int) -> str:
     if not isinstance(value, str):
         raise endpoint.invalid(field, f"{field} must be text, not {json_type(value)}.")
-    if not min_length <= len(value) <= max_length:
+    length = tatum_length(value)
+    if not min_length <= length <= max_length:
         raise endpoint.invalid(
-            field, f"{field} must be {min_length} to {max_length} characters long, not {len(value)}."
+            field, f"{field} must be {min_length} to {max_length} characters long, not {length}."
         )
     return value
+
+
+def _check_external_id(endpoint: _Endpoint, value: Any) -> str:
+    problem = external_id_problem(value)
+    if problem:
+        raise endpoint.invalid("externalId", problem)
+    return value
+
+
+def external_id_problem(value: Any) -> str:
+    """Why `value` cannot be a customer's external id ("" when it can): Tatum's length rule, counted
+    as Tatum counts it, and what `id_problem` refuses in a path (dots only, control characters), so
+    that every external id the dashboard saves can be looked up again."""
+    low, high = EXTERNAL_ID_LENGTHS
+    if not isinstance(value, str):
+        return f"An external id must be text, not {json_type(value)}."
+    length = tatum_length(value)
+    if not low <= length <= high:
+        return f"An external id is {low} to {high} characters long, not {length}."
+    unsafe = _path_segment_problem(value)
+    return f"An external id cannot {unsafe}: it could not be looked up by it." if unsafe else ""
 
 
 def id_problem(value: Any, *, internal: bool = False) -> str:
@@ -130,12 +154,19 @@ def id_problem(value: Any, *, internal: bool = False) -> str:
     low, high = INTERNAL_ID_LENGTHS if internal else ANY_ID_LENGTHS
     if not isinstance(value, str):
         return f"An id must be text, not {json_type(value)}."
-    if not low <= len(value) <= high:
-        return f"An id is {low} to {high} characters long, not {len(value)}."
+    length = tatum_length(value)
+    if not low <= length <= high:
+        return f"An id is {low} to {high} characters long, not {length}."
+    unsafe = _path_segment_problem(value)
+    return f"An id cannot {unsafe}." if unsafe else ""
+
+
+def _path_segment_problem(value: str) -> str:
+    """What keeps `value` from being one path segment, exactly as given ("" when nothing does)."""
     if set(value) == {"."}:
-        return "An id cannot consist of dots only."
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
-        return "An id cannot contain control characters."
+        return "consist of dots only"
+    if has_control_characters(value):
+        return "contain control characters (a tab, a line break and the like)"
     return ""
 
 
@@ -357,8 +388,9 @@ def _garbled_answer(endpoint: _Endpoint, status: int | None) -> TatumError:
 
 class TatumClient:
     """Tatum's ledger customer API. Cheap to create: `session` and `rate_limiter` are meant to be shared
-    by every client of the process. `on_call` is told of every attempt; `request_id` gives the id to
-    send as `X-Request-ID` (for Tatum's support)."""
+    by every client of the process. The limiter is waited on before every attempt and told of every 429
+    (`hold_off`, for Retry-After or the back-off). `on_call` is told of every attempt; `request_id` gives
+    the id to send as `X-Request-ID` (for Tatum's support)."""
 
     def __init__(
         self,
@@ -453,7 +485,7 @@ class TatumClient:
         """
         endpoint = _UPDATE_CUSTOMER
         path_id = _check_path_id(endpoint, customer_id, internal=True)
-        body: dict[str, Any] = {"externalId": _check_text(endpoint, "externalId", external_id, 1, 100)}
+        body: dict[str, Any] = {"externalId": _check_external_id(endpoint, external_id)}
         body.update(_customer_fields(endpoint, accounting_currency, customer_country, provider_country))
         answer = self._request(endpoint, path_id=path_id, body=body)
         return _parse_one(endpoint, answer, Customer.from_json)
@@ -511,7 +543,7 @@ class TatumClient:
         customer = _customer_fields(endpoint, accounting_currency, customer_country, provider_country)
         if external_id is not None:
             body["customer"] = {
-                "externalId": _check_text(endpoint, "externalId", external_id, 1, 100),
+                "externalId": _check_external_id(endpoint, external_id),
                 **customer,
             }
         elif customer:
@@ -565,9 +597,13 @@ class TatumClient:
             try:
                 return self._attempt(endpoint, url, params, body, expect_json)
             except TatumError as error:
+                delay = self._retry_delay(error, attempt)
+                if isinstance(error, TatumRateLimited):
+                    # Tatum counts the whole deployment's calls against one plan: every process waits.
+                    self._rate_limiter.hold_off(delay)
                 if attempt == attempts or not _is_retryable(error):
                     raise
-                self._sleep(self._retry_delay(error, attempt))
+                self._sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _retry_delay(self, error: TatumError, attempt: int) -> float:

@@ -53,12 +53,20 @@
     if (dialog && event.target.tagName === "FORM") dialog.close();
   });
 
+  // A 503 with X-Dashboard-Outage comes from customers/pages.py: the database is not answering.
+  var OUTAGE_MESSAGES = {
+    "database": "The dashboard's database is not answering; nothing was changed. Wait a minute, then reload the page.",
+    "database-after-change": "The dashboard's database stopped answering after a change was sent to Tatum, so it may have been made. Wait a minute, then reload the page to see what Tatum holds before trying again."
+  };
   // htmx drops error responses; the server answers user-facing errors with 200 partials, so these
-  // only fire for transport failures and unexpected errors.
+  // only fire for transport failures, unexpected errors and a database that is not answering.
   document.addEventListener("htmx:responseError", function (event) {
-    var status = event.detail.xhr ? event.detail.xhr.status : "";
-    var rid = event.detail.xhr ? event.detail.xhr.getResponseHeader("X-Request-ID") : "";
-    announce("Something went wrong (" + status + "). Reload the page and try again." + (rid ? " Request " + rid + "." : ""), "error");
+    var xhr = event.detail.xhr;
+    var status = xhr ? xhr.status : "";
+    var rid = xhr ? xhr.getResponseHeader("X-Request-ID") : "";
+    var outage = xhr ? OUTAGE_MESSAGES[xhr.getResponseHeader("X-Dashboard-Outage")] : "";
+    var text = outage || "Something went wrong (" + status + "). Reload the page and try again.";
+    announce(text + (rid ? " Request " + rid + "." : ""), "error");
   });
   document.addEventListener("htmx:sendError", function () {
     announce("The dashboard could not be reached. Check your connection and try again.", "error");

@@ -17,6 +17,8 @@ from django.utils import timezone
 from pytest_django.asserts import assertInHTML
 
 from customers.audit.models import AuditEntry
+from customers.audit.selectors import pending_grace
+from customers.audit.services import audit_entry_verify
 from customers.audit.trail import Actor, audit_entry_close, audit_entry_open, audit_entry_record
 from customers.credits.client import tatum_client
 from customers.screens import services
@@ -47,9 +49,9 @@ def unknown_entry(
     return audit_entry_close(entry, outcome=Outcome.UNKNOWN, error_message="Tatum did not answer in time.")
 
 
-def pending_entry(user, *, minutes_ago: int, customer_id: str = CUSTOMER_ID) -> AuditEntry:
-    """A disable left pending by a crash `minutes_ago` minutes ago (the call's answer was never recorded)."""
-    started = timezone.now() - timedelta(minutes=minutes_ago)
+def pending_entry(user, *, seconds_ago: float, customer_id: str = CUSTOMER_ID) -> AuditEntry:
+    """A disable left pending `seconds_ago` seconds ago (the call's answer was never recorded)."""
+    started = timezone.now() - timedelta(seconds=seconds_ago)
     with mock.patch("customers.audit.trail.timezone.now", return_value=started):
         return audit_entry_open(
             actor=Actor(user=user),
@@ -73,8 +75,9 @@ def test_unknown_and_stale_pending_changes_are_listed_but_not_fresh_or_settled_o
     support_client, support, tatum
 ):
     unknown = unknown_entry(support)
-    stale = pending_entry(support, minutes_ago=11)
-    pending_entry(support, minutes_ago=2)  # its request may still be running
+    # Pending past the client's timeouts: its request can no longer be running.
+    stale = pending_entry(support, seconds_ago=pending_grace().total_seconds() + 1)
+    pending_entry(support, seconds_ago=pending_grace().total_seconds() - 2)  # may still be running
     audit_entry_record(actor=Actor(user=support), action=Action.ENABLE, outcome=Outcome.SUCCEEDED)
     export = audit_entry_open(actor=Actor(user=support), action=Action.EXPORT_CUSTOMERS)
     audit_entry_close(
@@ -234,7 +237,7 @@ def test_verifying_a_settled_entry_says_so_and_calls_nothing(support_client, sup
 def test_a_fresh_pending_entry_cannot_be_settled_while_its_request_may_be_running(
     support_client, support, tatum
 ):
-    entry = pending_entry(support, minutes_ago=1)
+    entry = pending_entry(support, seconds_ago=5)
 
     support_client.post(f"/audit/unknown/{entry.pk}/verify/")
 
@@ -261,7 +264,7 @@ def test_the_command_settles_each_entry_and_carries_on_past_failures(support, ta
     done = unknown_entry(support)
     broken = unknown_entry(support, customer_id=other, external_id="cust-002")
     third = "6f00000000000000000000bb"
-    not_done = pending_entry(support, minutes_ago=30, customer_id=third)
+    not_done = pending_entry(support, seconds_ago=1800, customer_id=third)
     tatum.get(url(GET_CUSTOMER), json=customer_json(enabled=False))
     tatum.get(url(f"/v3/ledger/customer/{third}"), json=customer_json(id=third, enabled=True))
     tatum.get(
@@ -273,7 +276,8 @@ def test_the_command_settles_each_entry_and_carries_on_past_failures(support, ta
         call_command("verify_unknown_outcomes", stdout=out, stderr=err)
 
     assert str(failure.value) == (
-        "3 entries to verify: 1 happened, 1 did not happen, 0 already settled, 1 could not be verified."
+        "3 entries to verify: 1 happened, 1 did not happen, 0 could not be determined, 0 already settled, "
+        "1 could not be verified."
     )
     lines = out.getvalue().splitlines()
     assert f"Entry #{done.pk} (disable of cust-001): verified, the change is in place." in lines
@@ -291,7 +295,8 @@ def test_the_command_with_nothing_to_do_says_so(db):
     out = io.StringIO()
     call_command("verify_unknown_outcomes", stdout=out)
     assert out.getvalue().strip() == (
-        "0 entries to verify: 0 happened, 0 did not happen, 0 already settled, 0 could not be verified."
+        "0 entries to verify: 0 happened, 0 did not happen, 0 could not be determined, 0 already settled, "
+        "0 could not be verified."
     )
 
 
@@ -358,7 +363,7 @@ def test_a_disable_that_timed_out_on_the_live_sandbox_is_verified_as_done(client
 def test_the_command_settles_a_crashed_change_against_the_live_sandbox_and_survives_its_errors(sandbox):
     support = make_user("Support", "sam")
     customer = sandbox_customer("audit-live-crash")
-    crashed = pending_entry(support, minutes_ago=20, customer_id=customer.id)  # never reached Tatum
+    crashed = pending_entry(support, seconds_ago=1200, customer_id=customer.id)  # never reached Tatum
     fault_next("500")  # the customer read fails (a 500 is not retried)
     out, err = io.StringIO(), io.StringIO()
 
@@ -392,3 +397,92 @@ def test_an_upstream_failure_while_verifying_on_the_page_is_a_message_not_a_500(
         f"Entry #{entry.pk} (disable of audit-live-drop) could not be verified:" in response.content.decode()
     )
     assert AuditEntry.objects.get(pk=entry.pk).outcome == Outcome.UNKNOWN
+
+
+# --- Honest settlement -------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("enabled_now", "outcome", "said"),
+    [
+        (False, Outcome.SUCCEEDED, "the change is in place"),
+        (True, Outcome.FAILED, "the change did not happen"),
+    ],
+)
+def test_with_nothing_changed_since_settling_compares_the_state_read_now(
+    support, tatum, enabled_now, outcome, said
+):
+    entry = unknown_entry(support)
+    tatum.get(url(GET_CUSTOMER), json=customer_json(enabled=enabled_now))
+    settled = services_verify(entry)
+    assert settled.outcome == outcome and said in settled.error_message
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("later_outcome", [Outcome.SUCCEEDED, Outcome.UNKNOWN])
+def test_a_later_change_makes_the_outcome_undetermined_whatever_the_state_reads(
+    support, tatum, later_outcome
+):
+    """The disable reached Tatum, someone then enabled the customer: "enabled" now says nothing about
+    whether the disable happened."""
+    entry = unknown_entry(support)
+    later = audit_entry_record(
+        actor=Actor(user=support),
+        action=Action.ENABLE,
+        outcome=later_outcome,
+        customer_id=CUSTOMER_ID,
+        changes={"enabled": [False, True]},
+    )
+    tatum.get(url(GET_CUSTOMER), json=customer_json(enabled=True))
+    settled = services_verify(entry)
+    assert settled.outcome == Outcome.UNDETERMINED and settled.is_final
+    assert f"entry #{later.pk} (enable" in settled.error_message
+    assert "Read now: enabled is yes." in settled.error_message
+
+
+@pytest.mark.django_db
+def test_later_refused_or_failed_changes_do_not_make_the_outcome_undetermined(support, tatum):
+    entry = unknown_entry(support)
+    for outcome in (Outcome.FAILED, Outcome.DENIED):
+        audit_entry_record(
+            actor=Actor(user=support), action=Action.ENABLE, outcome=outcome, customer_id=CUSTOMER_ID
+        )
+    tatum.get(url(GET_CUSTOMER), json=customer_json(enabled=False))
+    assert services_verify(entry).outcome == Outcome.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_a_customer_holding_neither_value_is_undetermined(support, tatum):
+    entry = unknown_entry(support, customerCountry=["DE", "FR"])
+    tatum.get(url(GET_CUSTOMER), json=customer_json(customerCountry="AT"))
+    settled = services_verify(entry)
+    assert settled.outcome == Outcome.UNDETERMINED
+    assert "neither the old nor the new value" in settled.error_message
+    assert "customerCountry is AT" in settled.error_message
+
+
+@pytest.mark.django_db
+def test_the_verify_button_says_when_the_outcome_could_not_be_determined(support_client, support, tatum):
+    entry = unknown_entry(support)
+    audit_entry_record(
+        actor=Actor(user=support), action=Action.ENABLE, outcome=Outcome.SUCCEEDED, customer_id=CUSTOMER_ID
+    )
+    tatum.get(url(GET_CUSTOMER), json=customer_json(enabled=True))
+    page = support_client.post(f"/audit/unknown/{entry.pk}/verify/", follow=True).content.decode()
+    assert "whether the change happened could not be determined" in page
+
+
+@pytest.mark.django_db
+def test_a_pending_entry_past_the_clients_timeouts_is_offered_for_verify_on_the_customer_page(
+    support_client, support, tatum
+):
+    stale = pending_entry(support, seconds_ago=pending_grace().total_seconds() + 1)
+    tatum.get(url(GET_CUSTOMER), json=customer_json())
+    tatum.get(url(f"/v3/ledger/account/customer/{CUSTOMER_ID}"), json=[])
+    page = support_client.get(f"/customers/{CUSTOMER_ID}/").content.decode()
+    assert f'action="/audit/unknown/{stale.pk}/verify/"' in page
+
+
+def services_verify(entry: AuditEntry) -> AuditEntry:
+    return audit_entry_verify(entry=entry)

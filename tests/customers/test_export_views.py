@@ -462,12 +462,63 @@ def test_retrying_a_failed_export_queues_a_new_job_with_the_same_scope(client, m
     assert DBTaskResult.objects.filter(pk=retry.task_id).exists()
 
 
-def test_retrying_a_silent_job_stops_it_and_starts_again(client, manager):
+def test_retrying_a_silent_job_stops_it_as_failed_and_queues_one_that_goes_on_from_it(client, manager):
     stalled = running_job(manager, heartbeat_at=timezone.now() - timedelta(minutes=10))
     client.force_login(manager)
 
     client.post(f"/exports/{stalled.pk}/retry/")
 
     stalled.refresh_from_db()
-    assert stalled.status == Status.CANCELLED
+    assert (stalled.status, stalled.error_code) == (Status.FAILED, "worker_lost")
     assert ExportJob.objects.filter(retry_of=stalled, status=Status.QUEUED).exists()
+
+
+def test_a_stalled_export_does_not_block_a_new_one_and_the_new_one_goes_on_from_it(client, manager):
+    stalled = running_job(manager, heartbeat_at=timezone.now() - timedelta(seconds=31))
+    client.force_login(manager)
+
+    response = client.post("/exports/new/", {"scope": "all"})
+
+    new = ExportJob.objects.exclude(pk=stalled.pk).get()
+    assert response["Location"] == f"/exports/{new.pk}/"
+    stalled.refresh_from_db()
+    assert (stalled.status, stalled.error_code) == (Status.FAILED, "worker_lost")
+    assert (new.status, new.retry_of) == (Status.QUEUED, stalled)
+    finished = AuditEntry.objects.get(action=Action.EXPORT_FINISHED)
+    assert (finished.outcome, finished.error_code) == (AuditEntry.Outcome.FAILED, "worker_lost")
+
+
+def test_a_new_export_with_another_scope_replaces_a_stalled_one_without_going_on_from_it(client, manager):
+    stalled = running_job(manager, heartbeat_at=timezone.now() - timedelta(seconds=31))
+    client.force_login(manager)
+
+    client.post("/exports/new/", {"scope": "filtered", "active": "no"})
+
+    new = ExportJob.objects.exclude(pk=stalled.pk).get()
+    assert (new.status, new.retry_of) == (Status.QUEUED, None)
+    assert ExportJob.objects.get(pk=stalled.pk).status == Status.FAILED
+
+
+def test_an_export_silent_for_less_than_thirty_seconds_still_blocks_a_second_one(client, manager):
+    running = running_job(manager, heartbeat_at=timezone.now() - timedelta(seconds=20))
+    client.force_login(manager)
+
+    response = client.post("/exports/new/", {"scope": "all"})
+
+    assert response["Location"] == f"/exports/{running.pk}/"
+    assert ExportJob.objects.get() == running
+
+
+def test_cancelling_a_stalled_export_ends_it_and_deletes_its_partial_file(client, manager, export_root):
+    stalled = running_job(manager, heartbeat_at=timezone.now() - timedelta(minutes=1), attempts=1)
+    partial = export_root / f".{stalled.pk}-try1-{stalled.file_name}.part"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_text("id\r\n")
+    ExportJob.objects.filter(pk=stalled.pk).update(partial_name=partial.name, partial_bytes=4)
+    client.force_login(manager)
+
+    client.post(f"/exports/{stalled.pk}/cancel/")
+
+    stalled.refresh_from_db()
+    assert (stalled.status, stalled.partial_name) == (Status.CANCELLED, "")
+    assert not partial.exists()

@@ -235,7 +235,7 @@ def test_a_page_costs_at_most_four_calls_before_the_export_fails_with_a_reason(l
     assert sandbox_calls == ApiCall.objects.count() == job.credits_spent == 4
     assert job.status == ExportJob.Status.FAILED
     assert job.error_message.startswith("Page 1 could not be read. Tatum cannot be reached right now.")
-    assert files_in(Path(settings.EXPORT_ROOT)) == [], "neither a file nor a partial file is kept"
+    assert files_in(Path(settings.EXPORT_ROOT)) == [job.partial_name], "only the partial file, for Retry"
     finished = AuditEntry.objects.get(action=AuditEntry.Action.EXPORT_FINISHED)
     assert finished.outcome == AuditEntry.Outcome.FAILED
     assert "could not be read" in finished.error_message
@@ -249,7 +249,7 @@ def test_a_500_or_a_garbled_answer_fails_the_export_at_once(ledger, manager, set
     job = export_run(job_id=start(manager).pk)
 
     assert (job.status, job.error_code, job.credits_spent) == (ExportJob.Status.FAILED, code, 1)
-    assert files_in(Path(settings.EXPORT_ROOT)) == []
+    assert files_in(Path(settings.EXPORT_ROOT)) == [job.partial_name], "no file, a partial one for Retry"
 
 
 def test_a_bad_api_key_fails_at_once_without_retrying(ledger, manager, settings):

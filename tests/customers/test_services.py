@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import requests
-from django.utils import timezone
 
 from customers.audit.models import AuditEntry
 from customers.audit.trail import Actor
-from customers.screens.selectors import CustomerSnapshot, customer_fingerprint
+from customers.screens.selectors import customer_fingerprint
 from customers.screens.services import CustomerConflict, customer_state_change, customer_update
 from customers.tatum import (
     Customer,
@@ -30,10 +29,6 @@ DISABLE = f"{CUSTOMER}/disable"
 @pytest.fixture
 def actor(support):
     return Actor(user=support, ip="203.0.113.9", user_agent="pytest", request_id="req-123456789")
-
-
-def snapshot(**fields) -> CustomerSnapshot:
-    return CustomerSnapshot(Customer.from_json(customer_json(**fields)), read_at=timezone.now())
 
 
 def disable(actor: Actor, reason: str = "chargeback"):
@@ -155,12 +150,13 @@ def test_disable_records_a_failed_entry_when_tatum_cannot_be_reached(actor, tatu
     assert AuditEntry.objects.get().outcome == "failed"
 
 
-def test_update_refuses_a_stale_fingerprint_without_writing(actor, tatum):
+def test_update_reads_the_customer_again_and_refuses_a_stale_fingerprint_without_writing(actor, tatum):
+    tatum.get(url(CUSTOMER), json=customer_json(customerCountry="AT"))
     stale = customer_fingerprint(Customer.from_json(customer_json()))
     with pytest.raises(CustomerConflict) as raised:
         customer_update(
             actor=actor,
-            current=snapshot(customerCountry="AT"),
+            customer_id=CUSTOMER_ID,
             fingerprint=stale,
             external_id="cust-001",
             accounting_currency=None,
@@ -169,27 +165,31 @@ def test_update_refuses_a_stale_fingerprint_without_writing(actor, tatum):
         )
     assert raised.value.intended["customer_country"] == "FR"
     assert raised.value.current.customer.customer_country == "AT"
-    assert AuditEntry.objects.count() == 0 and len(tatum.calls) == 0
+    assert AuditEntry.objects.count() == 0
+    assert [call.request.method for call in tatum.calls] == ["GET"]
 
 
 def test_update_with_nothing_changed_sends_nothing(actor, tatum):
+    tatum.get(url(CUSTOMER), json=customer_json())
     result = customer_update(
         actor=actor,
-        current=snapshot(),
+        customer_id=CUSTOMER_ID,
         fingerprint=customer_fingerprint(Customer.from_json(customer_json())),
         external_id="cust-001",
         accounting_currency="EUR",
         customer_country="DE",
         provider_country=None,
     )
-    assert result.entry is None and len(tatum.calls) == 0
+    assert result.entry is None
+    assert [call.request.method for call in tatum.calls] == ["GET"]
 
 
 def test_update_records_the_change_from_the_value_tatum_held(actor, tatum):
+    tatum.get(url(CUSTOMER), json=customer_json())
     tatum.put(url(CUSTOMER), json=customer_json(customerCountry="FR"))
     result = customer_update(
         actor=actor,
-        current=snapshot(),
+        customer_id=CUSTOMER_ID,
         fingerprint=customer_fingerprint(Customer.from_json(customer_json())),
         external_id="cust-001",
         accounting_currency=None,
@@ -213,3 +213,41 @@ def test_finalised_entries_cannot_be_changed_or_deleted(actor, tatum):
         entry.delete()
     with pytest.raises(Exception, match="cannot be"):
         AuditEntry.objects.all().delete()
+
+
+def test_a_change_waits_for_another_change_to_the_same_customer_and_sends_nothing_if_it_cannot(
+    actor, tatum, settings
+):
+    from customers.audit.locks import CustomerBusy, customer_lock
+
+    settings.CUSTOMER_LOCK_WAIT_SECONDS = 0.2
+    with customer_lock(CUSTOMER_ID), pytest.raises(CustomerBusy):
+        customer_state_change(actor=actor, customer_id=CUSTOMER_ID, action="disable", reason="r")
+    assert len(tatum.calls) == 0 and AuditEntry.objects.count() == 0
+
+
+def test_no_change_is_sent_while_an_earlier_one_is_unsettled(actor, tatum):
+    from customers.audit.trail import audit_entry_record
+    from customers.screens.services import CustomerUnsettled
+
+    unknown = audit_entry_record(
+        actor=actor,
+        action="enable",
+        outcome=AuditEntry.Outcome.UNKNOWN,
+        customer_id=CUSTOMER_ID,
+        changes={"enabled": [False, True]},
+    )
+    with pytest.raises(CustomerUnsettled) as refused:
+        disable(actor)
+    assert refused.value.entry == unknown
+    with pytest.raises(CustomerUnsettled):
+        customer_update(
+            actor=actor,
+            customer_id=CUSTOMER_ID,
+            fingerprint="x",
+            external_id="cust-001",
+            accounting_currency=None,
+            customer_country="FR",
+            provider_country=None,
+        )
+    assert len(tatum.calls) == 0 and AuditEntry.objects.count() == 1

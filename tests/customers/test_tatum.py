@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-import bisect
 import itertools
 import json
 import logging
-import math
-import random
 import re
 import socket
 import threading
@@ -36,7 +33,6 @@ from customers.tatum import (
     CallRecord,
     Customer,
     PlanVersion,
-    RateLimiter,
     TatumAuthError,
     TatumClient,
     TatumError,
@@ -50,7 +46,10 @@ from customers.tatum import (
     TatumUnavailable,
     TatumValidationError,
     UsageDay,
+    external_id_problem,
+    id_problem,
     new_session,
+    tatum_length,
 )
 
 BASE = "https://tatum.test"
@@ -88,17 +87,24 @@ ACCOUNT_JSON: dict[str, Any] = {
 }
 
 
-class NoWaitLimiter(RateLimiter):
+class NoWaitLimiter:
+    """Gives every call its slot at once, and notes what the client asked of it."""
+
     def __init__(self) -> None:
-        super().__init__(sleep=lambda _seconds: None)
+        self.waits: list[float] = []
+        self.hold_offs: list[float] = []
+
+    def wait(self, max_rps: float) -> float:
+        self.waits.append(max_rps)
+        return 0.0
+
+    def hold_off(self, seconds: float) -> None:
+        self.hold_offs.append(seconds)
 
 
-class FakeClock:
-    def __init__(self, start: float = 100.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def limiter() -> NoWaitLimiter:
+    return NoWaitLimiter()
 
 
 @pytest.fixture
@@ -120,7 +126,7 @@ def session() -> Iterator[requests.Session]:
 
 @pytest.fixture
 def make_client(
-    sleeps: list[float], records: list[CallRecord], session: requests.Session
+    sleeps: list[float], records: list[CallRecord], session: requests.Session, limiter: NoWaitLimiter
 ) -> Callable[..., TatumClient]:
     def make(**overrides: Any) -> TatumClient:
         options: dict[str, Any] = {
@@ -129,7 +135,7 @@ def make_client(
             "timeout": (1.0, 2.0),
             "max_rps": 1000.0,
             "session": session,
-            "rate_limiter": NoWaitLimiter(),
+            "rate_limiter": limiter,
             "on_call": records.append,
             "backoff": 0.1,
             "sleep": sleeps.append,
@@ -811,6 +817,59 @@ def test_a_429_on_a_read_waits_as_long_as_retry_after_says(
     assert sleeps == [2.0]
 
 
+def test_a_429_holds_the_shared_rate_limit_off_for_as_long_as_retry_after_says(
+    api: TatumClient, limiter: NoWaitLimiter, mocked_responses: responses.RequestsMock
+) -> None:
+    mocked_responses.get(CUSTOMER, status=429, headers={"Retry-After": "2"})
+    mocked_responses.get(CUSTOMER, status=429, headers={"Retry-After": "3"})
+    mocked_responses.get(CUSTOMER, json=CUSTOMER_JSON)
+
+    api.get_customer(ID)
+
+    assert limiter.hold_offs == [2.0, 3.0]
+    assert len(limiter.waits) == 3
+
+
+def test_a_429_without_retry_after_holds_the_shared_limit_off_for_the_back_off(
+    api: TatumClient, sleeps: list[float], limiter: NoWaitLimiter, mocked_responses: responses.RequestsMock
+) -> None:
+    mocked_responses.get(CUSTOMER, status=429, json={"statusCode": 429, "message": "Too many requests"})
+    mocked_responses.get(CUSTOMER, json=CUSTOMER_JSON)
+
+    api.get_customer(ID)
+
+    assert len(sleeps) == 1 and 0.05 <= sleeps[0] <= 0.1
+    assert limiter.hold_offs == sleeps
+
+
+def test_a_429_on_a_write_holds_the_shared_limit_off_but_is_not_retried(
+    make_client: Callable[..., TatumClient],
+    sleeps: list[float],
+    limiter: NoWaitLimiter,
+    mocked_responses: responses.RequestsMock,
+) -> None:
+    mocked_responses.put(f"{CUSTOMER}/disable", status=429, headers={"Retry-After": "60"})
+
+    with pytest.raises(TatumRateLimited):
+        make_client(retry_after_cap=4.0).disable_customer(ID)
+
+    assert len(mocked_responses.calls) == 1
+    assert sleeps == []
+    assert limiter.hold_offs == [4.0]
+
+
+def test_errors_other_than_429_do_not_hold_the_shared_limit_off(
+    api: TatumClient, limiter: NoWaitLimiter, mocked_responses: responses.RequestsMock
+) -> None:
+    mocked_responses.get(CUSTOMER, status=503)
+    mocked_responses.get(CUSTOMER, body=requests.ConnectionError("reset"))
+    mocked_responses.get(CUSTOMER, json=CUSTOMER_JSON)
+
+    api.get_customer(ID)
+
+    assert limiter.hold_offs == []
+
+
 def test_retry_after_is_capped(
     make_client: Callable[..., TatumClient], sleeps: list[float], mocked_responses: responses.RequestsMock
 ) -> None:
@@ -1281,6 +1340,73 @@ def test_ids_with_control_characters_are_refused_without_sending(
         api.get_customer(customer_id)
 
 
+# --- Text counted as Tatum counts it (validator.js isLength) ---------------------------------------
+
+# Code points, less the emoji presentation selectors U+FE0E and U+FE0F.
+TATUM_LENGTHS = [
+    ("", 0),
+    ("\ufe0f", 0),
+    ("\ufe0e\ufe0f", 0),
+    ("a\ufe0f", 1),
+    ("\u2764\ufe0f", 1),
+    ("😀", 1),  # one code point, two UTF-16 units
+    ("e\u0301", 2),  # a combining mark is a code point of its own
+    ("👍🏽", 2),  # an emoji and its skin-tone modifier
+    ("x" * 100 + "\ufe0f" * 7, 100),
+]
+
+
+@pytest.mark.parametrize(("text", "length"), TATUM_LENGTHS)
+def test_text_is_counted_as_tatum_counts_it(text: str, length: int) -> None:
+    assert tatum_length(text) == length
+
+
+UNSAVABLE_EXTERNAL_IDS = [
+    "\ufe0f",
+    "\ufe0e" * 5,
+    "x" * 101,
+    "x" * 101 + "\ufe0f",
+    "op\x01",
+    "op\n",
+    "\top",
+    "...",
+]
+
+
+@pytest.mark.parametrize("external_id", UNSAVABLE_EXTERNAL_IDS)
+def test_an_external_id_tatum_would_refuse_or_no_lookup_could_find_is_never_sent(
+    external_id: str, api: TatumClient, records: list[CallRecord], mocked_responses: responses.RequestsMock
+) -> None:
+    assert external_id_problem(external_id)
+    with pytest.raises(TatumInvalidInput) as on_update:
+        api.update_customer(ID, external_id=external_id)
+    with pytest.raises(TatumInvalidInput) as on_create:
+        api.create_account(currency="BTC", external_id=external_id)
+
+    assert on_update.value.field == on_create.value.field == "externalId"
+    assert records == []
+
+
+@pytest.mark.parametrize("external_id", ["x" * 100 + "\ufe0f" * 3, "😀" * 100, "\u2764\ufe0f", "é", "a b"])
+def test_an_external_id_of_up_to_100_tatum_characters_is_sent_and_can_be_looked_up(
+    external_id: str, api: TatumClient, mocked_responses: responses.RequestsMock
+) -> None:
+    sent = {**CUSTOMER_JSON, "externalId": external_id}
+    mocked_responses.put(
+        CUSTOMER, json=sent, match=[matchers.json_params_matcher({"externalId": external_id})]
+    )
+
+    assert api.update_customer(ID, external_id=external_id).external_id == external_id
+    assert external_id_problem(external_id) == id_problem(external_id) == ""
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "valid"), [("\ufe0f", False), ("x\ufe0f", True), ("x" * 100 + "\ufe0f", True)]
+)
+def test_a_lookup_id_is_counted_as_tatum_counts_it(customer_id: str, valid: bool) -> None:
+    assert (id_problem(customer_id) == "") is valid
+
+
 # --- Validation: nothing is sent -------------------------------------------------------------------
 
 
@@ -1538,82 +1664,10 @@ def test_the_key_is_not_in_api_call_rows(settings: Any, mocked_responses: respon
 # --- Rate limit ------------------------------------------------------------------------------------
 
 
-def test_the_rate_limiter_lets_max_rps_calls_go_at_once_then_waits_for_the_window() -> None:
-    clock, waits = FakeClock(), []
-    limiter = RateLimiter(clock=clock, sleep=waits.append)
-
-    for _ in range(5):
-        limiter.wait(2.0)
-
-    assert waits == [1.0, 1.0, 2.0]
-
-
-def test_the_rate_limiter_does_not_wait_when_calls_are_already_spaced() -> None:
-    clock, waits = FakeClock(), []
-    limiter = RateLimiter(clock=clock, sleep=waits.append)
-
-    limiter.wait(2.0)
-    clock.now += 0.5
-    limiter.wait(2.0)
-    clock.now += 0.2
-    limiter.wait(2.0)
-
-    assert waits == pytest.approx([0.3])
-
-
-def test_the_rate_limiter_below_one_call_a_second_spaces_every_call() -> None:
-    clock, waits = FakeClock(), []
-    limiter = RateLimiter(clock=clock, sleep=waits.append)
-
-    for _ in range(3):
-        limiter.wait(0.5)
-
-    assert waits == [2.0, 4.0]
-
-
-@pytest.mark.parametrize("max_rps", [1.0, 2.5, 5.0, 200.0])
-def test_no_one_second_window_ever_holds_more_than_max_rps_calls(max_rps: float) -> None:
-    clock, rng, waits = FakeClock(), random.Random(7), []
-    limiter = RateLimiter(clock=clock, sleep=waits.append)
-    burst = [limiter.wait(max_rps) for _ in range(math.floor(max_rps))]
-    assert burst == [0.0] * math.floor(max_rps) and waits == []
-
-    starts = []
-    for _ in range(600):
-        clock.now += rng.choice([0.0, 0.0, 0.001, 0.05, 0.3])
-        starts.append(clock.now + limiter.wait(max_rps))
-
-    assert starts == sorted(starts)
-    # Slots a whole second apart may come out a rounding error short of it.
-    busiest = max(
-        bisect.bisect_left(starts, start + 1.0 - 1e-9) - index for index, start in enumerate(starts)
-    )
-    assert busiest <= max_rps
-
-
-def test_the_rate_limiter_gives_each_thread_its_own_slot() -> None:
-    clock, waits = FakeClock(), []
-    limiter = RateLimiter(clock=clock, sleep=waits.append)
-    start = threading.Barrier(8)
-
-    def call() -> None:
-        start.wait()
-        limiter.wait(2.0)
-
-    threads = [threading.Thread(target=call) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert sorted(waits) == pytest.approx([1.0, 1.0, 2.0, 2.0, 3.0, 3.0])
-
-
 def test_the_client_waits_for_its_slot_before_every_attempt(
-    make_client: Callable[..., TatumClient], mocked_responses: responses.RequestsMock
+    make_client: Callable[..., TatumClient], limiter: NoWaitLimiter, mocked_responses: responses.RequestsMock
 ) -> None:
-    waits: list[float] = []
-    api = make_client(max_rps=1.0, rate_limiter=RateLimiter(clock=FakeClock(), sleep=waits.append))
+    api = make_client(max_rps=2.5)
     mocked_responses.get(CUSTOMER, status=503)
     mocked_responses.get(CUSTOMER, json=CUSTOMER_JSON)
     mocked_responses.put(f"{CUSTOMER}/enable", status=204)
@@ -1621,7 +1675,8 @@ def test_the_client_waits_for_its_slot_before_every_attempt(
     api.get_customer(ID)
     api.enable_customer(ID)
 
-    assert waits == [1.0, 2.0]
+    assert limiter.waits == [2.5, 2.5, 2.5]
+    assert limiter.hold_offs == []
 
 
 @pytest.mark.django_db

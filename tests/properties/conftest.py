@@ -23,6 +23,7 @@ import responses
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from customers.tatum.reference import COUNTRY_CODES, CURRENCY_CODES
+from sandbox.validation import CUSTOMER_UPDATE, max_length, min_length
 from tests.customers.conftest import customer_json
 from tests.users import make_user
 
@@ -154,7 +155,9 @@ def _endpoint(call: UpstreamCall) -> tuple[re.Match[str], tuple[int, int] | None
 
 def _check_id(call: UpstreamCall, customer_id: str, lengths: tuple[int, int], allowed: set[str]) -> None:
     assert customer_id in allowed, f"{call} names {customer_id!r}, not one of {sorted(allowed)!r}"
-    assert lengths[0] <= len(customer_id) <= lengths[1], f"id of invalid length: {call}"
+    # Measured as Tatum measures it (the sandbox's validation), not as Python's `len`.
+    length_failures = [rule("id", customer_id) for rule in (min_length(lengths[0]), max_length(lengths[1]))]
+    assert length_failures == [None, None], f"id of invalid length: {call}"
     assert set(customer_id) != {"."}, f"a dot segment: {call}"
     assert not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in customer_id), f"control char: {call}"
 
@@ -176,8 +179,7 @@ def _check_put_body(call: UpstreamCall, match: re.Match[str]) -> None:
         return
     body = json.loads(call.body)
     assert isinstance(body, dict) and set(body) <= UPDATE_FIELDS, f"unexpected update body: {body!r}"
-    external_id = body.get("externalId")
-    assert isinstance(external_id, str) and 1 <= len(external_id) <= 100, f"bad externalId: {body!r}"
+    assert not CUSTOMER_UPDATE.validate(body), f"Tatum would refuse it: {body!r}"
     assert body.get("accountingCurrency", "EUR") in CURRENCY_CODES, f"bad currency: {body!r}"
     assert body.get("customerCountry", "DE") in COUNTRY_CODES, f"bad country: {body!r}"
     assert body.get("providerCountry", "DE") in COUNTRY_CODES, f"bad country: {body!r}"
