@@ -34,13 +34,12 @@ from pathlib import Path
 
 import requests
 from run import (
-    PASSWORD,
     RESULTS,
-    USER,
     Server,
     base_env,
     gunicorn,
     manage,
+    prepare_sandbox_and_dashboard,
     sandbox_customers,
     signed_in_session,
 )
@@ -162,7 +161,7 @@ def load_run(args: argparse.Namespace) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         sandbox_db, dashboard_db = tmp / "sandbox.sqlite3", tmp / "dashboard.sqlite3"
-        prepare(sandbox_db, dashboard_db, args.customers)
+        prepare_sandbox_and_dashboard(sandbox_db, dashboard_db, args.customers)
         cmd_args, log_path = call_log_args(tmp)
         sandbox_env = {
             **base_env(sandbox_db, args.latency_ms),
@@ -203,21 +202,6 @@ def load_run(args: argparse.Namespace) -> list[str]:
                 time.sleep(0.5)  # the last access log lines
                 arrivals = upstream_arrivals(log_path, since)
     return report(args, users, arrivals, load_started, load_ended, pages, problems)
-
-
-def prepare(sandbox_db: Path, dashboard_db: Path, customers: int) -> None:
-    sandbox_env = base_env(sandbox_db, 0)
-    manage(sandbox_env, "migrate", "--noinput", "-v", "0")
-    manage(sandbox_env, "seed_sandbox", "--customers", str(customers), "--seed", "7")
-    env = base_env(dashboard_db, 0)
-    manage(env, "migrate", "--noinput", "-v", "0")
-    manage(env, "collectstatic", "--noinput", "-v", "0")
-    script = (
-        "from django.contrib.auth.models import Group, User;"
-        f"u=User.objects.create_user('{USER}', password='{PASSWORD}');"
-        "u.groups.add(Group.objects.get(name='Support'))"
-    )
-    manage(env, "shell", "-c", script)
 
 
 def report(

@@ -499,11 +499,12 @@ class Databases:
     reference: Path
 
 
-def prepare_databases(dbs: Databases, customers: int) -> None:
-    sandbox_env = base_env(dbs.sandbox, 0)
+def prepare_sandbox_and_dashboard(sandbox_db: Path, dashboard_db: Path, customers: int) -> None:
+    """The sandbox's ledger seeded, and the dashboard's database with its Support user."""
+    sandbox_env = base_env(sandbox_db, 0)
     manage(sandbox_env, "migrate", "--noinput", "-v", "0")
     manage(sandbox_env, "seed_sandbox", "--customers", str(customers), "--seed", "7")
-    env = base_env(dbs.dashboard, 0)
+    env = base_env(dashboard_db, 0)
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "collectstatic", "--noinput", "-v", "0")
     script = (
@@ -512,6 +513,10 @@ def prepare_databases(dbs: Databases, customers: int) -> None:
         "u.groups.add(Group.objects.get(name='Support'))"
     )
     manage(env, "shell", "-c", script)
+
+
+def prepare_databases(dbs: Databases, customers: int) -> None:
+    prepare_sandbox_and_dashboard(dbs.sandbox, dbs.dashboard, customers)
     peer_env = reference_env(dbs.reference, "http://127.0.0.1:1")  # no call is made while preparing
     reference_admin(peer_env, "migrate", "--noinput", "-v", "0")
     create_user = f"User.objects.create_user('{USER}', password='{PASSWORD}')"
