@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+
 import pytest
 import requests
+from django.db import connections
 
 from customers.audit.models import AuditEntry
 from customers.audit.trail import Actor
@@ -218,12 +223,38 @@ def test_finalised_entries_cannot_be_changed_or_deleted(actor, tatum):
 def test_a_change_waits_for_another_change_to_the_same_customer_and_sends_nothing_if_it_cannot(
     actor, tatum, settings
 ):
-    from customers.audit.locks import CustomerBusy, customer_lock
+    from customers.audit.locks import CustomerBusy
 
     settings.CUSTOMER_LOCK_WAIT_SECONDS = 0.2
-    with customer_lock(CUSTOMER_ID), pytest.raises(CustomerBusy):
+    with another_change_running(CUSTOMER_ID), pytest.raises(CustomerBusy):
         customer_state_change(actor=actor, customer_id=CUSTOMER_ID, action="disable", reason="r")
     assert len(tatum.calls) == 0 and AuditEntry.objects.count() == 0
+
+
+@contextlib.contextmanager
+def another_change_running(customer_id: str) -> Iterator[None]:
+    """The customer's write lock held by another thread (so another database connection), as a
+    change served by another request would hold it."""
+    from customers.audit.locks import customer_lock
+
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with customer_lock(customer_id):
+                held.set()
+                done.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    try:
+        yield
+    finally:
+        done.set()
+        holder.join(10)
 
 
 def test_no_change_is_sent_while_an_earlier_one_is_unsettled(actor, tatum):
