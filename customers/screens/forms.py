@@ -86,6 +86,16 @@ class CustomerEditForm(forms.Form):
         if customer is not None:
             self.show_codes_of(customer)
 
+    @staticmethod
+    def initial_codes(customer: Customer) -> dict[str, str]:
+        """The codes the form starts with: the customer's, or the blank choice (which keeps a code
+        Tatum holds outside its published list)."""
+        codes = {}
+        for name, _, choices in _CODE_FIELDS:
+            code = getattr(customer, name)
+            codes[name] = code if code in dict(choices) else ""
+        return codes
+
     def show_codes_of(self, customer: Customer) -> None:
         """Offer the codes as they are for `customer`: a blank choice only where it keeps its code."""
         for name, label, choices in _CODE_FIELDS:

@@ -225,15 +225,7 @@ def customer_edit(request: HttpRequest, customer_id: str) -> HttpResponse:
 
 def _edit_initial(snapshot: CustomerSnapshot) -> dict[str, Any]:
     customer = snapshot.customer
-    form = CustomerEditForm(customer=customer)
-    codes = {
-        name: value if value in dict(form.fields[name].choices) else ""
-        for name, value in (
-            ("accounting_currency", customer.accounting_currency),
-            ("customer_country", customer.customer_country),
-            ("provider_country", customer.provider_country),
-        )
-    }
+    codes = CustomerEditForm.initial_codes(customer)
     return {"external_id": customer.external_id, "fingerprint": snapshot.fingerprint, **codes}
 
 

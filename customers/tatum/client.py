@@ -138,27 +138,24 @@ def external_id_problem(value: Any) -> str:
     """Why `value` cannot be a customer's external id ("" when it can): Tatum's length rule, counted
     as Tatum counts it, and what `id_problem` refuses in a path (dots only, control characters), so
     that every external id the dashboard saves can be looked up again."""
-    low, high = EXTERNAL_ID_LENGTHS
-    if not isinstance(value, str):
-        return f"An external id must be text, not {json_type(value)}."
-    length = tatum_length(value)
-    if not low <= length <= high:
-        return f"An external id is {low} to {high} characters long, not {length}."
-    unsafe = _path_segment_problem(value)
-    return f"An external id cannot {unsafe}: it could not be looked up by it." if unsafe else ""
+    return _text_id_problem(value, "An external id", EXTERNAL_ID_LENGTHS, ": it could not be looked up by it")
 
 
 def id_problem(value: Any, *, internal: bool = False) -> str:
     """Why `value` cannot be a customer id in a Tatum path ("" when it can): any id on reads,
     an internal one on writes. Quoted, an id that passes is exactly one path segment."""
-    low, high = INTERNAL_ID_LENGTHS if internal else ANY_ID_LENGTHS
+    return _text_id_problem(value, "An id", INTERNAL_ID_LENGTHS if internal else ANY_ID_LENGTHS)
+
+
+def _text_id_problem(value: Any, what: str, lengths: tuple[int, int], unsafe_because: str = "") -> str:
+    low, high = lengths
     if not isinstance(value, str):
-        return f"An id must be text, not {json_type(value)}."
+        return f"{what} must be text, not {json_type(value)}."
     length = tatum_length(value)
     if not low <= length <= high:
-        return f"An id is {low} to {high} characters long, not {length}."
+        return f"{what} is {low} to {high} characters long, not {length}."
     unsafe = _path_segment_problem(value)
-    return f"An id cannot {unsafe}." if unsafe else ""
+    return f"{what} cannot {unsafe}{unsafe_because}." if unsafe else ""
 
 
 def _path_segment_problem(value: str) -> str:
