@@ -10,10 +10,12 @@ from customers import permissions
 from customers.credits.calls import credits_spent_today
 from customers.credits.circuit import circuit_is_open
 from customers.modes import mode_label
+from customers.usage.selectors import credit_budget_warning
 
 
 def dashboard(request: HttpRequest) -> dict[str, Any]:
-    """Mode banner, navigation permissions and today's credit spend for every page."""
+    """Mode banner, navigation permissions, today's credit spend and the monthly budget banner for every
+    page."""
     user = getattr(request, "user", None)
     context: dict[str, Any] = {
         "mode_label": mode_label(),
@@ -23,11 +25,14 @@ def dashboard(request: HttpRequest) -> dict[str, Any]:
     if user is not None and user.is_authenticated:
         # Read only if the page shows it (a page rendered while Tatum answers fills it in later).
         context["credits_today"] = partial(credits_spent_today, user)
+        # Read only if the page shows the banner: one aggregate over this month's calls, none unbudgeted.
+        context["credit_budget"] = credit_budget_warning
         context["nav"] = {
             "customers": user.has_perm(permissions.VIEW_CUSTOMERS),
             "audit": user.has_perm(permissions.VIEW_AUDIT_LOG),
             "unsettled": user.has_perm(permissions.CHANGE_CUSTOMER_STATE),
             "exports": user.has_perm(permissions.EXPORT_CUSTOMERS),
+            "credits": user.has_perm(permissions.VIEW_CREDIT_USAGE),
             "admin": user.is_staff,
         }
     return context

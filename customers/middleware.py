@@ -1,16 +1,18 @@
-"""Middleware of the app: request ids, Tatum call records, and the header's credits under htmx."""
+"""Middleware of the app: request ids, Tatum call records, the header's credits under htmx, and the
+headers that keep signed-in pages out of caches and switch off browser features nobody here uses."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.functional import SimpleLazyObject
 
 from customers.context import SAFE_REQUEST_ID, actor_var, new_request_id, request_id_var
 from customers.credits.calls import api_calls_collect, api_calls_store_collected, credits_spent_today
-from customers.pages import is_partial_request
+from customers.pages import DATABASE_OUTAGE_ERRORS, is_partial_request
 
 
 class RequestIdMiddleware:
@@ -93,3 +95,61 @@ def _swapped_fragment(request: HttpRequest, response: HttpResponse) -> bool:
 
 # Response headers with which htmx leaves the page instead of swapping the fragment in.
 _HTMX_NAVIGATION_HEADERS = ("HX-Redirect", "HX-Location", "HX-Refresh")
+
+
+# Browser features the dashboard never uses, switched off for it and anything it embeds; the Copy
+# buttons write to the clipboard, from the dashboard's own pages only.
+PERMISSIONS_POLICY = ", ".join(
+    [
+        "accelerometer=()",
+        "browsing-topics=()",
+        "camera=()",
+        "display-capture=()",
+        "geolocation=()",
+        "gyroscope=()",
+        "hid=()",
+        "magnetometer=()",
+        "microphone=()",
+        "midi=()",
+        "payment=()",
+        "serial=()",
+        "usb=()",
+        "clipboard-read=()",
+        "clipboard-write=(self)",
+    ]
+)
+PRIVATE_NO_STORE = "private, no-store"
+
+
+class PrivacyHeadersMiddleware:
+    """Keeps what a signed-in user sees out of every cache, and switches off unused browser features.
+
+    Each response to a signed-in user, and each download, gets `Cache-Control: private, no-store`
+    (unless it already says `no-store`: Django's `never_cache` is stricter still); each response gets a
+    `Permissions-Policy`. Static files never reach the user check (whitenoise answers them first, with
+    its own caching).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if "no-store" not in response.get("Cache-Control", "") and _private(request, response):
+            response["Cache-Control"] = PRIVATE_NO_STORE
+        return response
+
+
+def _private(request: HttpRequest, response: HttpResponse) -> bool:
+    """A download, or a response to a signed-in user."""
+    if response.get("Content-Disposition", "").startswith("attachment"):
+        return True
+    user = getattr(request, "user", None)
+    # Without a session cookie nobody is signed in: no need to read the session (the database).
+    if user is None or settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False
+    try:
+        return user.is_authenticated
+    except DATABASE_OUTAGE_ERRORS:
+        return True  # cannot tell, so keep it out of caches

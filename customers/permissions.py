@@ -3,6 +3,7 @@
 VIEW_CUSTOMERS = "customers.view_customers"
 EDIT_CUSTOMERS = "customers.edit_customers"
 CHANGE_CUSTOMER_STATE = "customers.change_customer_state"
+CHANGE_ACCOUNT_STATE = "customers.change_account_state"
 EXPORT_CUSTOMERS = "customers.export_customers"
 VIEW_AUDIT_LOG = "customers.view_audit_log"
 EXPORT_AUDIT_LOG = "customers.export_audit_log"
@@ -13,6 +14,7 @@ CUSTOM_PERMISSIONS = [
     ("view_customers", "Can view Tatum customers"),
     ("edit_customers", "Can edit Tatum customers"),
     ("change_customer_state", "Can activate, deactivate, enable and disable Tatum customers"),
+    ("change_account_state", "Can activate, deactivate, freeze and unfreeze customers' accounts"),
     ("export_customers", "Can export Tatum customers to CSV"),
     ("view_audit_log", "Can view the whole audit log"),
     ("export_audit_log", "Can export the audit log to CSV"),
@@ -20,7 +22,7 @@ CUSTOM_PERMISSIONS = [
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    "Support": ["view_customers", "edit_customers", "change_customer_state"],
+    "Support": ["view_customers", "edit_customers", "change_customer_state", "change_account_state"],
     "Compliance": ["view_customers", "view_audit_log", "export_audit_log"],
     "Manager": [
         "view_customers",

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("customers.screens.urls")),
     path("", include("customers.audit.urls")),
     path("", include("customers.exports.urls")),
+    path("", include("customers.usage.urls")),
 ]

@@ -66,6 +66,10 @@ ERROR_CODE_MESSAGES: dict[str, UserMessage] = {
     "validation.failed": UserMessage(
         "Tatum rejected some of the values.", "Correct the fields marked below and save again."
     ),
+    "customer.external.id.exists": UserMessage(
+        "Another customer already has that external id.",
+        "Choose a different external id and save again; nothing was changed.",
+    ),
     "subscription.invalid": UserMessage(
         "Tatum does not accept the dashboard's API key.",
         "An administrator must set a valid TATUM_API_KEY. Nothing was changed.",
@@ -86,6 +90,23 @@ ERROR_CODE_MESSAGES: dict[str, UserMessage] = {
     ),
     "account.not.exists": UserMessage(
         "Tatum does not know that account.", "Reload the customer and try again."
+    ),
+    "account.inactive": UserMessage(
+        "The account is not active.",
+        "An inactive account cannot be frozen or deactivated. Reload the customer to see its accounts.",
+    ),
+    "account.active": UserMessage(
+        "The account is already active.",
+        "Nothing was changed; the page now shows the current accounts.",
+        level="info",
+    ),
+    "account.frozen": UserMessage(
+        "The account is already frozen.",
+        "Nothing was changed; the page now shows the current accounts.",
+        level="info",
+    ),
+    "account.customer.inactive": UserMessage(
+        "The customer is inactive, so its accounts cannot be activated.", "Activate the customer first."
     ),
     "circuit.open": UserMessage(
         "Changes are paused because Tatum has been failing.",

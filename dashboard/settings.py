@@ -52,6 +52,14 @@ TATUM_OFFSET_MODE = env("TATUM_OFFSET_MODE", default="records")
 if TATUM_OFFSET_MODE not in ("records", "pages"):
     raise ImproperlyConfigured("TATUM_OFFSET_MODE must be 'records' or 'pages'.")
 TATUM_EXPORT_CONCURRENCY = env.int("TATUM_EXPORT_CONCURRENCY", default=4)
+# Credits the deployment means to spend in a calendar month (in TIME_ZONE); every signed-in page shows a
+# banner from 80% of it. Unset, empty or 0: no budget, no banner.
+_monthly_credit_budget = env("TATUM_MONTHLY_CREDIT_BUDGET", default="").strip()
+if _monthly_credit_budget and not _monthly_credit_budget.isdigit():
+    raise ImproperlyConfigured(
+        "TATUM_MONTHLY_CREDIT_BUDGET must be a whole number of credits, or 0 or empty for no budget."
+    )
+TATUM_MONTHLY_CREDIT_BUDGET = int(_monthly_credit_budget or 0)
 # Threads of a web process (gunicorn.conf.py reads the same variable). A detail page reads the customer
 # and its accounts at once, so a web process may hold two Tatum connections per thread; an export
 # worker holds TATUM_EXPORT_CONCURRENCY. The client keeps that many alive, so none is discarded.
@@ -87,6 +95,7 @@ if SANDBOX_MODE:
     INSTALLED_APPS.append("sandbox")
 
 MIDDLEWARE = [
+    "customers.middleware.PrivacyHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "customers.middleware.RequestIdMiddleware",

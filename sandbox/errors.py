@@ -15,6 +15,10 @@ CUSTOMER_NOT_ACTIVE: Final = "customer.not.active"
 CUSTOMER_EXTERNAL_ID_EXISTS: Final = "customer.external.id.exists"
 ACCOUNT_NOT_EXISTS: Final = "account.not.exists"
 ACCOUNT_BALANCE_NON_ZERO: Final = "account.balance.non.zero"
+ACCOUNT_ACTIVE: Final = "account.active"
+ACCOUNT_INACTIVE: Final = "account.inactive"
+ACCOUNT_FROZEN: Final = "account.frozen"
+ACCOUNT_CUSTOMER_INACTIVE: Final = "account.customer.inactive"
 
 # `{id}` is replaced by the id from the request path (or body, for a clashing external id).
 MESSAGES: Final[dict[str, str]] = {
@@ -30,6 +34,11 @@ MESSAGES: Final[dict[str, str]] = {
     CUSTOMER_EXTERNAL_ID_EXISTS: "Customer with given external ID {id} already exists.",
     ACCOUNT_NOT_EXISTS: "No such account.",
     ACCOUNT_BALANCE_NON_ZERO: "Unable to deactivate account with non-zero balance.",
+    ACCOUNT_CUSTOMER_INACTIVE: "Unable to activate account, customer inactive.",
+    # Not worded by the contract: written in the style of the ones above.
+    ACCOUNT_ACTIVE: "Unable to activate active account.",
+    ACCOUNT_INACTIVE: "Unable to perform operation on inactive account.",
+    ACCOUNT_FROZEN: "Unable to freeze frozen account.",
 }
 # Creating an account for a disabled customer: the contract says it is refused, not with which code.
 DISABLED_CUSTOMER_ACCOUNT_MESSAGE: Final = "Unable to create account for disabled customer."

@@ -40,6 +40,9 @@ class Account(models.Model):
     available_balance = models.CharField(max_length=80, default="0")
     # What disabling the customer took from the available balance; enabling gives it back.
     disabled_blocked_amount = models.CharField(max_length=80, default="0")
+    # What freezing took from the available balance (Tatum's ACCOUNT_FROZEN blockage); unfreezing gives
+    # it back. While the customer is disabled, its disabled blockage holds the amount instead.
+    frozen_blocked_amount = models.CharField(max_length=80, default="0")
     account_code = models.CharField(max_length=50, blank=True, default="")
     account_number = models.CharField(max_length=50, blank=True, default="")
     accounting_currency = models.CharField(max_length=8)

@@ -208,6 +208,10 @@ class LedgerGenerator:
         row["disabled_blocked_amount"] = "0"
         if not customer["enabled"]:
             row["disabled_blocked_amount"], row["available_balance"] = row["available_balance"], "0"
+        # A frozen account's available balance is blocked too (what is left of it once disabled).
+        row["frozen_blocked_amount"] = "0"
+        if row["frozen"]:
+            row["frozen_blocked_amount"], row["available_balance"] = row["available_balance"], "0"
         return row
 
     def _balances(self) -> tuple[Decimal, Decimal]:

@@ -110,10 +110,14 @@ def customer_enable(*, ledger_id: str) -> None:
         raise LedgerError(errors.CUSTOMER_ENABLED)
     accounts = list(customer.accounts.select_for_update())
     for account in accounts:
-        available = to_decimal(account.available_balance) + to_decimal(account.disabled_blocked_amount)
-        account.available_balance = decimal_string(available)
+        # A frozen account stays blocked: what disabling took moves to its ACCOUNT_FROZEN blockage.
+        kept = "frozen_blocked_amount" if account.frozen else "available_balance"
+        restored = to_decimal(getattr(account, kept)) + to_decimal(account.disabled_blocked_amount)
+        setattr(account, kept, decimal_string(restored))
         account.disabled_blocked_amount = "0"
-    Account.objects.bulk_update(accounts, ["disabled_blocked_amount", "available_balance"])
+    Account.objects.bulk_update(
+        accounts, ["disabled_blocked_amount", "available_balance", "frozen_blocked_amount"]
+    )
     customer.enabled = True
     customer.save(update_fields=["enabled"])
 
@@ -171,14 +175,69 @@ def account_create(
     )
 
 
-@transaction.atomic
-def account_deactivate(*, ledger_id: str) -> None:
-    """Deactivates an account with a zero balance; an already inactive one stays as it is."""
+def _locked_account(ledger_id: str) -> Account:
     account = Account.objects.select_for_update().filter(ledger_id=ledger_id).first()
     if account is None:
         raise LedgerError(errors.ACCOUNT_NOT_EXISTS)
+    return account
+
+
+@transaction.atomic
+def account_deactivate(*, ledger_id: str) -> None:
+    """Deactivates an active account with a zero balance: it leaves the customer's active accounts."""
+    account = _locked_account(ledger_id)
+    if not account.active:
+        raise LedgerError(errors.ACCOUNT_INACTIVE)
     if not is_zero(account.account_balance):
         raise LedgerError(errors.ACCOUNT_BALANCE_NON_ZERO)
+    account.active = False
+    account.save(update_fields=["active"])
+
+
+@transaction.atomic
+def account_activate(*, ledger_id: str) -> None:
+    """Activates an inactive account; its customer (if it has one) must be active."""
+    account = _locked_account(ledger_id)
     if account.active:
-        account.active = False
-        account.save(update_fields=["active"])
+        raise LedgerError(errors.ACCOUNT_ACTIVE)
+    customer = Customer.objects.select_for_update().filter(pk=account.customer_id).first()
+    if customer is not None and not customer.active:
+        raise LedgerError(errors.ACCOUNT_CUSTOMER_INACTIVE)
+    account.active = True
+    account.save(update_fields=["active"])
+
+
+@transaction.atomic
+def account_freeze(*, ledger_id: str) -> None:
+    """Freezes an active account: its whole available balance becomes an ACCOUNT_FROZEN blockage."""
+    account = _locked_account(ledger_id)
+    if not account.active:
+        raise LedgerError(errors.ACCOUNT_INACTIVE)
+    if account.frozen:
+        raise LedgerError(errors.ACCOUNT_FROZEN)
+    blocked = to_decimal(account.frozen_blocked_amount) + to_decimal(account.available_balance)
+    account.frozen_blocked_amount = decimal_string(blocked)
+    account.available_balance = "0"
+    account.frozen = True
+    account.save(update_fields=["frozen", "frozen_blocked_amount", "available_balance"])
+
+
+def _account_customer_disabled(account: Account) -> bool:
+    return account.customer_id is not None and not account.customer.enabled
+
+
+@transaction.atomic
+def account_unfreeze(*, ledger_id: str) -> None:
+    """Removes the ACCOUNT_FROZEN blockage; an account that is not frozen stays as it is.
+
+    While the customer is disabled the amount stays blocked, as the customer's disabled blockage.
+    """
+    account = _locked_account(ledger_id)
+    if not account.frozen:
+        return
+    freed = to_decimal(account.frozen_blocked_amount)
+    kept = "disabled_blocked_amount" if _account_customer_disabled(account) else "available_balance"
+    setattr(account, kept, decimal_string(to_decimal(getattr(account, kept)) + freed))
+    account.frozen_blocked_amount = "0"
+    account.frozen = False
+    account.save(update_fields=["frozen", "frozen_blocked_amount", kept])

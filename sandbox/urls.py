@@ -23,9 +23,9 @@ urlpatterns = [
     re_path(r"^v3/ledger/account/?$", views.account_collection, name="account-collection"),
     re_path(rf"^v3/ledger/account/customer/{_ID}/?$", views.customer_accounts, name="customer-accounts"),
     re_path(
-        r"^v3/ledger/account/(?P<account_id>[^/]+)/deactivate/?$",
-        views.account_deactivate,
-        name="account-deactivate",
+        r"^v3/ledger/account/(?P<account_id>[^/]+)/(?P<action>activate|deactivate|freeze|unfreeze)/?$",
+        views.account_state,
+        name="account-state",
     ),
     re_path(r"^v3/tatum/version/?$", views.version, name="version"),
     re_path(r"^v3/tatum/usage/?$", views.usage, name="usage"),

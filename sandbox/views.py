@@ -53,6 +53,12 @@ STATE_ACTIONS: dict[str, Callable[..., None]] = {
     "enable": services.customer_enable,
     "disable": services.customer_disable,
 }
+ACCOUNT_ACTIONS: dict[str, Callable[..., None]] = {
+    "activate": services.account_activate,
+    "deactivate": services.account_deactivate,
+    "freeze": services.account_freeze,
+    "unfreeze": services.account_unfreeze,
+}
 
 
 def _start(request: HttpRequest) -> None:
@@ -249,11 +255,11 @@ def customer_accounts(request: HttpRequest, customer_id: str) -> HttpResponse:
 
 
 @tatum_endpoint("PUT")
-def account_deactivate(request: HttpRequest, account_id: str) -> HttpResponse:
+def account_state(request: HttpRequest, account_id: str, action: str) -> HttpResponse:
     errors = INTERNAL_ID.validate({"id": account_id})
     if errors:
         return responses.validation_failed(errors)
-    services.account_deactivate(ledger_id=account_id)
+    ACCOUNT_ACTIONS[action](ledger_id=account_id)
     return responses.no_content()
 
 

@@ -14,7 +14,7 @@ def currency_label(code: str | None) -> str:
     if not code:
         return "Not set"
     currency = pycountry.currencies.get(alpha_3=code) if len(code) == 3 else None
-    return f"{code}: {currency.name if currency else 'Unknown currency'}"
+    return f"{currency.name if currency else 'Unknown currency'} ({code})"
 
 
 @register.filter
@@ -24,4 +24,4 @@ def country_label(code: str | None) -> str:
         return "Not set"
     country = pycountry.countries.get(alpha_2=code) if len(code) == 2 else None
     name = (getattr(country, "common_name", None) or country.name) if country else "Unknown country"
-    return f"{code}: {name}"
+    return f"{name} ({code})"

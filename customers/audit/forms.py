@@ -21,7 +21,10 @@ class AuditLogFilterForm(forms.Form):
         max_length=150,
         required=False,
         strip=True,
-        widget=forms.TextInput(attrs={"list": "audit-actor-suggestions", "autocomplete": "off"}),
+        # The log's search box: "/" focuses it (static/js/dashboard.js).
+        widget=forms.TextInput(
+            attrs={"list": "audit-actor-suggestions", "autocomplete": "off", "aria-keyshortcuts": "/"}
+        ),
     )
     action = forms.ChoiceField(label="Action", choices=[("", "Any action"), *Action.choices], required=False)
     outcome = forms.ChoiceField(

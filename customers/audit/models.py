@@ -36,6 +36,10 @@ class AuditEntry(models.Model):
         DOWNLOAD_EXPORT = "download_export", "Download export"
         EXPORT_AUDIT = "export_audit", "Export audit log"
         VERIFY = "verify", "Verify outcome"
+        ACCOUNT_ACTIVATE = "account_activate", "Activate account"
+        ACCOUNT_DEACTIVATE = "account_deactivate", "Deactivate account"
+        ACCOUNT_FREEZE = "account_freeze", "Freeze account"
+        ACCOUNT_UNFREEZE = "account_unfreeze", "Unfreeze account"
 
     class Outcome(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -22,7 +22,16 @@ PAGE_SIZE = 50
 # entry's outcome): a `pending` entry older than both can no longer have its request in flight.
 PENDING_MARGIN = timedelta(seconds=5)
 # Changes to a customer, which reading the customer once can confirm or refute.
-VERIFIABLE_ACTIONS = (Action.UPDATE, Action.ACTIVATE, Action.DEACTIVATE, Action.ENABLE, Action.DISABLE)
+CUSTOMER_CHANGE_ACTIONS = (Action.UPDATE, Action.ACTIVATE, Action.DEACTIVATE, Action.ENABLE, Action.DISABLE)
+# Changes to one of a customer's accounts (`changes["account"]` names it), which reading the customer's
+# active accounts can confirm or refute.
+ACCOUNT_ACTIONS = (
+    Action.ACCOUNT_ACTIVATE,
+    Action.ACCOUNT_DEACTIVATE,
+    Action.ACCOUNT_FREEZE,
+    Action.ACCOUNT_UNFREEZE,
+)
+VERIFIABLE_ACTIONS = CUSTOMER_CHANGE_ACTIONS + ACCOUNT_ACTIONS
 ORDER_NEWEST_FIRST = ("-started_at", "-id")
 ORDER_OLDEST_FIRST = ("started_at", "id")
 
@@ -209,7 +218,8 @@ def pending_grace() -> timedelta:
 
 
 def unsettled_entry_list(*, customer_id: str = "", now: datetime | None = None) -> QuerySet:
-    """Customer changes whose outcome nobody knows (of one customer, or of all), oldest first.
+    """Changes to customers and their accounts whose outcome nobody knows (of one customer, or of
+    all), oldest first.
 
     `unknown` entries (the call timed out or lost its connection) are listed at once; `pending` ones
     once their request can no longer be running (`pending_grace`: the process stopped mid-call).
@@ -222,13 +232,15 @@ def unsettled_entry_list(*, customer_id: str = "", now: datetime | None = None) 
 
 
 def changes_since(entry: AuditEntry) -> QuerySet:
-    """Changes to the entry's customer started after it that may have changed the customer: those
-    that succeeded, or whose outcome is not known (yet)."""
+    """Changes to what the entry changed (the customer, or one of its accounts) started after it that
+    may have changed it: those that succeeded, or whose outcome is not known (yet)."""
     may_have_changed = [Outcome.SUCCEEDED, Outcome.PENDING, Outcome.UNKNOWN, Outcome.UNDETERMINED]
+    if entry.action in ACCOUNT_ACTIONS:
+        same_thing = Q(action__in=ACCOUNT_ACTIONS, changes__account=(entry.changes or {}).get("account"))
+    else:
+        same_thing = Q(action__in=CUSTOMER_CHANGE_ACTIONS)
     return (
-        AuditEntry.objects.filter(
-            customer_id=entry.customer_id, action__in=VERIFIABLE_ACTIONS, outcome__in=may_have_changed
-        )
+        AuditEntry.objects.filter(same_thing, customer_id=entry.customer_id, outcome__in=may_have_changed)
         .filter(Q(started_at__gt=entry.started_at) | Q(started_at=entry.started_at, pk__gt=entry.pk))
         .order_by(*ORDER_OLDEST_FIRST)
     )

@@ -15,6 +15,7 @@ from django.utils import timezone
 from customers.audit.locks import CustomerBusy, customer_lock
 from customers.audit.models import AuditEntry
 from customers.audit.selectors import (
+    ACCOUNT_ACTIONS,
     ORDER_NEWEST_FIRST,
     AuditFilters,
     audit_entry_filter,
@@ -24,7 +25,7 @@ from customers.audit.selectors import (
 from customers.audit.trail import Actor, audit_entry_close, audit_entry_record
 from customers.credits.client import tatum_client
 from customers.csv_safety import safe_row
-from customers.tatum import CUSTOMER_JSON_NAMES, Customer, TatumError
+from customers.tatum import CUSTOMER_JSON_NAMES, MAX_PAGE_SIZE, Account, TatumError
 from customers.templatetags.customer_tags import display_value, utc_text
 from customers.user_messages import UserMessage, message_for
 
@@ -201,33 +202,38 @@ def unsettled_entry_settle_all(*, actor: Actor) -> Iterator[SettleResult]:
 
 
 def audit_entry_verify(*, entry: AuditEntry) -> AuditEntry:
-    """Settle an `unknown` or stale `pending` entry: read the customer once and compare.
+    """Settle an `unknown` or stale `pending` entry: read what it changed once and compare (the
+    customer, or for an account action the customer's active accounts).
 
     The verdict is "happened" (every changed field holds its new value) or "did not happen" (every one
-    holds its old value) only when no other change of the dashboard's may have moved the customer
-    since. Otherwise, or when the customer holds neither, it is "could not be determined", with the
-    state read now. Changes made outside the dashboard cannot be seen: Tatum keeps no history of a
-    customer. Raises the read's `TatumError` (the entry stays open).
+    holds its old value) only when no other change of the dashboard's may have moved it since.
+    Otherwise, or when it holds neither, it is "could not be determined", with the state read now.
+    Changes made outside the dashboard cannot be seen: Tatum keeps no history of a customer. Raises
+    the read's `TatumError` (the entry stays open).
     """
-    current = tatum_client().get_customer(entry.customer_id)
-    changes = entry.changes or {}
-    now_reads = "; ".join(f"{field} is {display_value(_value(current, field))}" for field in changes)
+    changes = {
+        name: pair
+        for name, pair in (entry.changes or {}).items()
+        if isinstance(pair, list | tuple) and len(pair) == 2
+    }
+    now = _account_now(entry) if entry.action in ACCOUNT_ACTIONS else _customer_now(entry)
+    now_reads = "; ".join(f"{field} is {display_value(now.values[field])}" for field in changes)
     later = changes_since(entry).first()
     if later is not None:
         outcome = Outcome.UNDETERMINED
         note = (
             f"Could not be determined: entry #{later.pk} ({later.get_action_display().lower()}, "
-            f"{later.get_outcome_display().lower()}) may have changed the customer since. Read now: "
+            f"{later.get_outcome_display().lower()}) may have changed {now.holder} since. Read now: "
             f"{now_reads}."
         )
-    elif all(_value(current, field) == pair[1] for field, pair in changes.items()):
-        outcome, note = Outcome.SUCCEEDED, "Verified by reading the customer: the change is in place."
-    elif all(_value(current, field) == pair[0] for field, pair in changes.items()):
-        outcome, note = Outcome.FAILED, "Verified by reading the customer: the change did not happen."
+    elif all(now.values[field] == pair[1] for field, pair in changes.items()):
+        outcome, note = Outcome.SUCCEEDED, f"Verified by reading {now.source}: the change is in place."
+    elif all(now.values[field] == pair[0] for field, pair in changes.items()):
+        outcome, note = Outcome.FAILED, f"Verified by reading {now.source}: the change did not happen."
     else:
         outcome = Outcome.UNDETERMINED
         note = (
-            "Could not be determined: the customer holds neither the old nor the new value. "
+            f"Could not be determined: {now.holder} holds neither the old nor the new value. "
             f"Read now: {now_reads}."
         )
     return audit_entry_close(
@@ -242,5 +248,39 @@ def audit_entry_verify(*, entry: AuditEntry) -> AuditEntry:
 _ATTRIBUTES = {json_name: name for name, json_name in CUSTOMER_JSON_NAMES.items()}
 
 
-def _value(customer: Customer, field: str) -> Any:
-    return getattr(customer, _ATTRIBUTES[field])
+@dataclass(frozen=True)
+class _ReadNow:
+    values: dict[str, Any]  # the changed fields' values now, under the names the entry uses
+    source: str  # what was read, in words
+    holder: str  # what holds the values, in words
+
+
+def _customer_now(entry: AuditEntry) -> _ReadNow:
+    """The customer's fields as Tatum holds them now (1 credit)."""
+    current = tatum_client().get_customer(entry.customer_id)
+    values = {json_name: getattr(current, name) for json_name, name in _ATTRIBUTES.items()}
+    return _ReadNow(values=values, source="the customer", holder="the customer")
+
+
+def _account_now(entry: AuditEntry) -> _ReadNow:
+    """The account's flags as Tatum shows them now, from the customer's active accounts (1 credit a
+    page of 50). Tatum lists active accounts only: one missing is inactive, and whether it is frozen
+    cannot be read."""
+    account_id = (entry.changes or {}).get("account")
+    listed = next((a for a in _active_accounts(entry.customer_id) if a.id == account_id), None)
+    values = {
+        "active": listed is not None,
+        "frozen": listed.frozen if listed is not None else "unknown (the account is not active)",
+    }
+    return _ReadNow(values=values, source="the customer's active accounts", holder="the account")
+
+
+def _active_accounts(customer_id: str) -> Iterator[Account]:
+    client = tatum_client()
+    page = 0
+    while True:
+        accounts = client.list_customer_accounts(customer_id, page_size=MAX_PAGE_SIZE, page=page)
+        yield from accounts
+        if len(accounts) < MAX_PAGE_SIZE:
+            return
+        page += 1

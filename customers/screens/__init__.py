@@ -1,2 +1,3 @@
 """The customer screens support staff work in: list, lookup, detail with accounts and history, edit,
-and state changes (activate, deactivate, enable, disable)."""
+state changes (activate, deactivate, enable, disable), and account actions (activate, deactivate,
+freeze, unfreeze) with the guided deactivation of a customer."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 
 from customers.tatum import Customer, external_id_problem, id_problem, tatum_length
-from customers.tatum.reference import COUNTRY_CHOICES, CURRENCY_CHOICES
+from customers.tatum.reference import COUNTRY_CHOICES, CURRENCY_CHOICES, country_label, currency_label
 
 PAGE_SIZES = (10, 20, 50)
 DEFAULT_PAGE_SIZE = 20
@@ -43,24 +45,27 @@ class CustomerLookupForm(forms.Form):
         return value
 
 
-def code_choices(label: str, choices: list[tuple[str, str]], current: str | None) -> list[tuple[str, str]]:
+def code_choices(
+    label: str, choices: list[tuple[str, str]], current: str | None, named: Callable[[str], str]
+) -> list[tuple[str, str]]:
     """Choices for a code that can be set but never cleared. The blank choice sends nothing, so keeps
     the code as it is: it is offered while the code is unset, or is one outside Tatum's published list
-    (which Tatum may hold, and which the form then shows rather than lie)."""
+    (which Tatum may hold, and which the form then shows, named as everywhere else, rather than lie)."""
     if current in dict(choices):
         return list(choices)
     keep = (
-        f"{current}: (not in Tatum's published list; kept as it is)"
+        f"{named(current)}: not in Tatum's published list, kept as it is"
         if current
         else f"(not set: choose a {label})"
     )
     return [("", keep), *choices]
 
 
+# Each code field: its kind (in the blank choice's words), its choices, and how a code is named.
 _CODE_FIELDS = (
-    ("accounting_currency", "currency", CURRENCY_CHOICES),
-    ("customer_country", "country", COUNTRY_CHOICES),
-    ("provider_country", "country", COUNTRY_CHOICES),
+    ("accounting_currency", "currency", CURRENCY_CHOICES, currency_label),
+    ("customer_country", "country", COUNTRY_CHOICES, country_label),
+    ("provider_country", "country", COUNTRY_CHOICES, country_label),
 )
 
 
@@ -81,7 +86,7 @@ class CustomerEditForm(forms.Form):
         """`customer` is the customer as the form shows it; a posted form is checked without it (a
         blank code keeps the customer's, whatever it is), so saving needs no read of its own."""
         super().__init__(*args, **kwargs)
-        for name, _, choices in _CODE_FIELDS:
+        for name, _, choices, _ in _CODE_FIELDS:
             self.fields[name].choices = [("", ""), *choices]
         if customer is not None:
             self.show_codes_of(customer)
@@ -91,15 +96,15 @@ class CustomerEditForm(forms.Form):
         """The codes the form starts with: the customer's, or the blank choice (which keeps a code
         Tatum holds outside its published list)."""
         codes = {}
-        for name, _, choices in _CODE_FIELDS:
+        for name, _, choices, _ in _CODE_FIELDS:
             code = getattr(customer, name)
             codes[name] = code if code in dict(choices) else ""
         return codes
 
     def show_codes_of(self, customer: Customer) -> None:
         """Offer the codes as they are for `customer`: a blank choice only where it keeps its code."""
-        for name, label, choices in _CODE_FIELDS:
-            self.fields[name].choices = code_choices(label, choices, getattr(customer, name))
+        for name, label, choices, named in _CODE_FIELDS:
+            self.fields[name].choices = code_choices(label, choices, getattr(customer, name), named)
 
     def clean_external_id(self) -> str:
         value = self.cleaned_data["external_id"]
@@ -129,7 +134,7 @@ class StateChangeForm(forms.Form):
         required=False,
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Recorded in the audit trail.",
+        help_text="Recorded in the audit log.",
     )
     active_accounts = forms.IntegerField(required=False, min_value=0, max_value=1_000_000)
 
@@ -137,10 +142,10 @@ class StateChangeForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["reason"].required = reason_required
         if reason_required:
-            self.fields["reason"].error_messages["required"] = "Give a reason: it goes into the audit trail."
+            self.fields["reason"].error_messages["required"] = "Give a reason: it goes into the audit log."
 
     def clean_reason(self) -> str:
         reason = self.cleaned_data["reason"].strip()
         if self.fields["reason"].required and not reason:
-            raise forms.ValidationError("Give a reason: it goes into the audit trail.")
+            raise forms.ValidationError("Give a reason: it goes into the audit log.")
         return reason

@@ -101,3 +101,41 @@ def customer_detail_get(*, customer_id: str, known: CustomerSnapshot | None = No
 def customer_history(*, customer_id: str) -> QuerySet[AuditEntry]:
     """Every audit entry of the customer, newest first."""
     return AuditEntry.objects.filter(customer_id=customer_id).select_related("actor")
+
+
+@dataclass(frozen=True)
+class InactiveAccount:
+    """An account of the customer that this dashboard deactivated, as its audit trail recorded it."""
+
+    id: str
+    currency: str
+    deactivated_at: datetime
+    entry_id: int
+
+
+def accounts_deactivated_here(*, customer_id: str, active_ids: set[str]) -> list[InactiveAccount]:
+    """The customer's accounts whose last successful activation or deactivation from this dashboard
+    was a deactivation, and that are not among `active_ids` (the active accounts just read).
+
+    Tatum lists active accounts only: these are the inactive ones the dashboard can tell are the
+    customer's, so the only ones it can offer to activate.
+    """
+    actions = (AuditEntry.Action.ACCOUNT_ACTIVATE, AuditEntry.Action.ACCOUNT_DEACTIVATE)
+    entries = AuditEntry.objects.filter(
+        customer_id=customer_id, action__in=actions, outcome=AuditEntry.Outcome.SUCCEEDED
+    ).order_by("started_at", "id")
+    last: dict[str, AuditEntry] = {}
+    for entry in entries:
+        last[str((entry.changes or {}).get("account", ""))] = entry
+    return [
+        InactiveAccount(
+            id=account_id,
+            currency=str(entry.changes.get("currency", "")),
+            deactivated_at=entry.started_at,
+            entry_id=entry.pk,
+        )
+        for account_id, entry in last.items()
+        if account_id
+        and entry.action == AuditEntry.Action.ACCOUNT_DEACTIVATE
+        and account_id not in active_ids
+    ]

@@ -17,8 +17,24 @@ from customers.audit.selectors import unsettled_entry_list
 from customers.audit.trail import Actor, audit_entry_close, audit_entry_open, audit_entry_record
 from customers.credits.circuit import circuit_check_writes
 from customers.credits.client import tatum_client
-from customers.screens.selectors import CustomerSnapshot, customer_fingerprint, customer_get
-from customers.tatum import CUSTOMER_JSON_NAMES, Customer, TatumClient, TatumError, TatumOutcomeUnknown
+from customers.screens.selectors import (
+    CustomerDetail,
+    CustomerSnapshot,
+    InactiveAccount,
+    accounts_deactivated_here,
+    customer_detail_get,
+    customer_fingerprint,
+    customer_get,
+)
+from customers.tatum import (
+    CUSTOMER_JSON_NAMES,
+    Account,
+    Balance,
+    Customer,
+    TatumClient,
+    TatumError,
+    TatumOutcomeUnknown,
+)
 from customers.user_messages import ALREADY_IN_STATE_CODES
 
 Outcome = AuditEntry.Outcome
@@ -216,3 +232,228 @@ def _call_closing_entry(entry: AuditEntry, call: Callable[[], Any]) -> Any:
             error_message=exc.message,
         )
         raise
+
+
+# --- Account actions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    """What an account action does: the flag it sets, the value it sets it to, and the Tatum call."""
+
+    action: str
+    flag: str
+    value: bool
+    call: Callable[[TatumClient, str], None]
+    past: str
+    # Tatum's refusal when the account is already in that state.
+    already_code: str
+
+
+ACCOUNT_CHANGES: dict[str, AccountChange] = {
+    "activate": AccountChange(
+        Action.ACCOUNT_ACTIVATE, "active", True, TatumClient.activate_account, "activated", "account.active"
+    ),
+    "deactivate": AccountChange(
+        Action.ACCOUNT_DEACTIVATE,
+        "active",
+        False,
+        TatumClient.deactivate_account,
+        "deactivated",
+        "account.inactive",
+    ),
+    "freeze": AccountChange(
+        Action.ACCOUNT_FREEZE, "frozen", True, TatumClient.freeze_account, "frozen", "account.frozen"
+    ),
+    # Unfreezing an account that is not frozen changes nothing and is not refused.
+    "unfreeze": AccountChange(
+        Action.ACCOUNT_UNFREEZE, "frozen", False, TatumClient.unfreeze_account, "unfrozen", ""
+    ),
+}
+
+
+@dataclass(frozen=True)
+class AccountActionResult:
+    """The customer and its active accounts as known after the action (as read before it, with what
+    succeeded applied), and the entries written."""
+
+    detail: CustomerDetail
+    entries: list[AuditEntry]
+    already: bool = False  # the account was already in that state: nothing changed
+    refused: str = ""  # why nothing was sent: the read showed that Tatum would refuse
+    error: TatumError | None = None  # the last write failed, or its outcome is unknown
+
+
+def account_state_change(
+    *, actor: Actor, customer_id: str, account_id: str, action: str, reason: str
+) -> AccountActionResult:
+    """Activate, deactivate, freeze or unfreeze one of a customer's accounts: 4 credits (5 to activate,
+    which reads the accounts again afterwards).
+
+    Reads the customer and its active accounts first (2 credits), so that the audit entry holds the
+    account as Tatum shows it, and sends nothing when that read shows Tatum would refuse (a balance
+    to deactivate, an inactive customer to activate) or the account is already in that state. An
+    inactive account is visible only where this dashboard's audit trail shows it deactivated it.
+    Raises `CustomerBusy`, `CustomerUnsettled`, and the read's `TatumError` after recording it.
+    """
+    change = ACCOUNT_CHANGES[action]
+    client = tatum_client()
+    with customer_lock(customer_id):
+        _refuse_while_unsettled(customer_id)
+        detail = _read_before_account_change(actor, customer_id, change.action, reason)
+        listed = next((a for a in detail.accounts or [] if a.id == account_id), None)
+        gone = None if listed else _deactivated_here(detail, account_id)
+        facts = _account_facts(account_id, listed, gone)
+        fields = {
+            "actor": actor,
+            "action": change.action,
+            "customer_id": detail.customer.id,
+            "customer_external_id": detail.customer.external_id,
+            "reason": reason,
+        }
+        before = getattr(listed, change.flag) if listed else (False if gone else None)
+        fields["changes"] = {**facts, change.flag: [before, change.value]}
+        if before == change.value:
+            entry = audit_entry_record(
+                outcome=Outcome.FAILED,
+                error_message=f"Nothing was sent: reading the accounts showed it already {change.past}.",
+                **fields,
+            )
+            return AccountActionResult(detail=detail, entries=[entry], already=True)
+        refusal = _account_refusal(change, detail.customer, listed, gone)
+        if refusal:
+            entry = audit_entry_record(
+                outcome=Outcome.FAILED, error_message=f"Nothing was sent: {refusal}", **fields
+            )
+            return AccountActionResult(detail=detail, entries=[entry], refused=refusal)
+        entry = audit_entry_open(**fields)
+        error = _account_change_send(entry, change, client, account_id)
+        if error is not None and error.error_code != change.already_code:
+            return AccountActionResult(detail=detail, entries=[entry], error=error)
+        if change.action == Action.ACCOUNT_ACTIVATE:
+            # Tatum lists the account again, with a balance only a read shows (1 credit more).
+            after = customer_detail_get(customer_id=customer_id, known=detail.snapshot)
+        else:
+            after = _accounts_after(detail, account_id, change)
+        return AccountActionResult(detail=after, entries=[entry], already=error is not None)
+
+
+def customer_accounts_deactivate(*, actor: Actor, customer_id: str, reason: str) -> AccountActionResult:
+    """Deactivate every active account of the customer that has a zero balance, each with its own
+    audit entry and call: 2 credits to read the customer and its accounts, then 2 an account.
+
+    Accounts holding a balance are left alone (Tatum refuses them). Stops at the first call that
+    fails for another reason than the account being inactive already, so that an unknown outcome is
+    settled before anything more is sent. Raises as `account_state_change`.
+    """
+    change = ACCOUNT_CHANGES["deactivate"]
+    client = tatum_client()
+    with customer_lock(customer_id):
+        _refuse_while_unsettled(customer_id)
+        detail = _read_before_account_change(actor, customer_id, change.action, reason)
+        entries: list[AuditEntry] = []
+        for account in [a for a in detail.accounts or [] if not a.balance.account_balance]:
+            entry = audit_entry_open(
+                actor=actor,
+                action=change.action,
+                customer_id=detail.customer.id,
+                customer_external_id=detail.customer.external_id,
+                changes={**_account_facts(account.id, account, None), "active": [True, False]},
+                reason=reason,
+            )
+            entries.append(entry)
+            error = _account_change_send(entry, change, client, account.id)
+            if error is not None and error.error_code != change.already_code:
+                return AccountActionResult(detail=detail, entries=entries, error=error)
+            detail = _accounts_after(detail, account.id, change)
+        return AccountActionResult(detail=detail, entries=entries)
+
+
+def _read_before_account_change(actor: Actor, customer_id: str, action: str, reason: str) -> CustomerDetail:
+    """The customer and its active accounts; a failed read is recorded (nothing was sent) and raised."""
+    try:
+        detail = customer_detail_get(customer_id=customer_id)
+        if detail.accounts_error is not None:
+            raise detail.accounts_error
+    except TatumError as exc:
+        audit_entry_record(
+            actor=actor,
+            action=action,
+            outcome=Outcome.FAILED,
+            customer_id=customer_id,
+            reason=reason,
+            http_status=exc.status,
+            error_code=exc.error_code,
+            error_message=f"Reading the accounts before the change failed, so nothing was sent: {exc}",
+        )
+        raise
+    return detail
+
+
+def _deactivated_here(detail: CustomerDetail, account_id: str) -> InactiveAccount | None:
+    known = accounts_deactivated_here(
+        customer_id=detail.customer.id, active_ids={a.id for a in detail.accounts or []}
+    )
+    return next((account for account in known if account.id == account_id), None)
+
+
+def _account_facts(account_id: str, listed: Account | None, gone: InactiveAccount | None) -> dict[str, Any]:
+    """The account as the server knows it: as Tatum listed it, or as the audit trail recorded it."""
+    if listed is not None:
+        return {
+            "account": account_id,
+            "currency": listed.currency,
+            "accountBalance": str(listed.balance.account_balance),
+            "availableBalance": str(listed.balance.available_balance),
+            "frozen": listed.frozen,
+        }
+    return {"account": account_id, "currency": gone.currency} if gone else {"account": account_id}
+
+
+def _account_refusal(
+    change: AccountChange, customer: Customer, listed: Account | None, gone: InactiveAccount | None
+) -> str:
+    """Why Tatum would certainly refuse, in words ("" when the read shows no reason)."""
+    if change.action == Action.ACCOUNT_ACTIVATE:
+        if gone is None:
+            return (
+                "the account is not among the customer's active accounts, and the audit log shows no "
+                "deactivation of it from this dashboard, so it cannot be told to be this customer's."
+            )
+        if not customer.active:
+            return "the customer is inactive, and Tatum activates no account of an inactive customer."
+        return ""
+    if listed is None:
+        return "the account is not among the customer's active accounts."
+    if change.action == Action.ACCOUNT_DEACTIVATE and listed.balance.account_balance:
+        return (
+            f"the account holds a balance of {listed.balance.account_balance} {listed.currency}, and Tatum "
+            "deactivates only accounts with a zero balance."
+        )
+    return ""
+
+
+def _account_change_send(
+    entry: AuditEntry, change: AccountChange, client: TatumClient, account_id: str
+) -> TatumError | None:
+    """Send the change and close its entry; the failure, if any, is returned (already recorded)."""
+    try:
+        _call_closing_entry(entry, lambda: change.call(client, account_id))
+    except TatumError as exc:
+        return exc
+    audit_entry_close(entry, outcome=Outcome.SUCCEEDED, http_status=204)
+    return None
+
+
+def _accounts_after(detail: CustomerDetail, account_id: str, change: AccountChange) -> CustomerDetail:
+    """The accounts read before the change, with the change applied: a deactivated account leaves the
+    list; freezing blocks the whole available balance; unfreezing restores it, by an amount only a new
+    read shows."""
+    accounts = []
+    for account in detail.accounts or []:
+        if account.id != account_id:
+            accounts.append(account)
+        elif change.flag == "frozen":
+            balance = Balance(account.balance.account_balance, 0) if change.value else account.balance
+            accounts.append(replace(account, frozen=change.value, balance=balance))
+    return replace(detail, accounts=accounts)

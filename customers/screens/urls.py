@@ -9,6 +9,16 @@ urlpatterns = [
     path("customers/<str:customer_id>/edit/", views.customer_edit, name="customer_edit"),
     path("customers/<str:customer_id>/history/", views.customer_history_view, name="customer_history"),
     path(
+        "customers/<str:customer_id>/accounts/deactivate/",
+        views.customer_accounts_deactivate_view,
+        name="customer_accounts_deactivate",
+    ),
+    path(
+        "customers/<str:customer_id>/accounts/<str:account_id>/<str:action>/",
+        views.account_action_view,
+        name="account_action",
+    ),
+    path(
         "customers/<str:customer_id>/<str:action>/",
         views.customer_state_change_view,
         name="customer_state_change",

@@ -1,8 +1,9 @@
-"""Customer pages: list, lookup, detail, history, edit and state changes. Thin views over selectors
-and services."""
+"""Customer pages: list, lookup, detail, history, edit, state changes, and the actions on a
+customer's accounts with the guided deactivation. Thin views over selectors and services."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -31,20 +32,33 @@ from customers.screens.forms import (
     StateChangeForm,
 )
 from customers.screens.selectors import (
+    CustomerDetail,
     CustomerSnapshot,
+    accounts_deactivated_here,
     customer_detail_get,
     customer_get,
     customer_history,
     customer_list,
 )
 from customers.screens.services import (
+    ACCOUNT_CHANGES,
     STATE_CHANGES,
+    AccountActionResult,
     CustomerConflict,
     CustomerUnsettled,
+    account_state_change,
+    customer_accounts_deactivate,
     customer_state_change,
     customer_update,
 )
-from customers.screens.state import REASON_REQUIRED, action_options
+from customers.screens.state import (
+    ACCOUNT_REASON_REQUIRED,
+    REASON_REQUIRED,
+    account_options,
+    action_options,
+    deactivation_guide,
+    inactive_account_options,
+)
 from customers.tatum import (
     CREDIT_COSTS,
     CUSTOMER_JSON_NAMES,
@@ -136,13 +150,11 @@ def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
         request, detail.customer, None if accounts is None else len(accounts), detail.snapshot.read_at
     )
     context.update(
-        detail=detail,
-        accounts=accounts,
-        accounts_error=message_for(detail.accounts_error) if detail.accounts_error else None,
         read_credits=DETAIL_READ_CREDITS,
         customer_id=customer_id,
         history=entry_page(customer_history(customer_id=customer_id), size=HISTORY_RECENT),
     )
+    context.update(_accounts_context(request, detail))
     return render(request, "customers/customer_detail.html", context)
 
 
@@ -198,6 +210,7 @@ def _status_context(
         "active_accounts": active_accounts,
         "read_at": read_at,
         "can_change_state": can_change,
+        "can_change_accounts": request.user.has_perm(permissions.CHANGE_ACCOUNT_STATE),
         "can_edit": request.user.has_perm(permissions.EDIT_CUSTOMERS),
         "options": action_options(customer, active_accounts) if can_change else [],
         "writes_paused": circuit_is_open(),
@@ -247,10 +260,10 @@ def _customer_edit_post(request: HttpRequest, customer_id: str) -> HttpResponse:
     except (CustomerBusy, CustomerUnsettled) as exc:
         form.add_error(None, _not_now(exc))
         return _edit_form_again(request, customer_id, form, status=409)
-    except TatumValidationError as exc:
-        _attach_tatum_field_errors(form, exc)
-        return _edit_form_again(request, customer_id, form, error=exc)
     except TatumError as exc:
+        if _attach_tatum_field_errors(form, exc):
+            # Tatum refused the values: they come back on their fields, to be corrected.
+            return _edit_form_again(request, customer_id, form, status=422, error=exc)
         if exc.method == "GET":
             # The save's own read of the customer failed: nothing was sent.
             return upstream_error_page(request, customer_id, exc)
@@ -295,14 +308,29 @@ def _not_now(exc: Exception) -> str:
 _FORM_FIELDS = {json_name: name for name, json_name in CUSTOMER_JSON_NAMES.items()}
 
 
-def _attach_tatum_field_errors(form: CustomerEditForm, exc: TatumValidationError) -> None:
-    for prop, sentences in exc.field_errors.items():
-        field = _FORM_FIELDS.get(prop)
-        for sentence in sentences:
-            form.add_error(field if field in form.fields else None, f"Tatum: {sentence}")
+# Tatum's refusals that are about one value of the form, by error code: the field it is about.
+_FIELD_ERROR_CODES = {"customer.external.id.exists": "external_id"}
 
 
-# Code fields are shown as "code: name", as in the form's dropdowns.
+def _attach_tatum_field_errors(form: CustomerEditForm, exc: TatumError) -> bool:
+    """Put Tatum's own words on the fields it refused (`validation.failed` names them, a conflict
+    code stands for one); False when the error is not about the form's values."""
+    if isinstance(exc, TatumValidationError):
+        for prop, sentences in exc.field_errors.items():
+            field = _FORM_FIELDS.get(prop)
+            for sentence in sentences:
+                form.add_error(field if field in form.fields else None, f"Tatum: {sentence}")
+        if not exc.field_errors:
+            form.add_error(None, f"Tatum: {exc.message}")
+        return True
+    field = _FIELD_ERROR_CODES.get(exc.error_code)
+    if field is None or exc.method == "GET":
+        return False
+    form.add_error(field, f"Tatum: {exc.message}")
+    return True
+
+
+# Code fields are shown as "name (code)", as in the form's dropdowns.
 _CODE_LABELS = {
     "accounting_currency": currency_label,
     "customer_country": country_label,
@@ -462,3 +490,212 @@ def _state_change_invalid(
         message = UserMessage(problem, f"Open {action} again and correct it; nothing was sent.")
         return _state_change_refused(request, customer_id, {"error": message})
     return _state_change_confirm_page(request, customer_id, action, form=form, status=400)
+
+
+# --- Account actions -----------------------------------------------------------------------------
+
+
+def _accounts_context(request: HttpRequest, detail: CustomerDetail) -> dict[str, Any]:
+    """What the accounts area shows: the active accounts with their actions, the inactive ones this
+    dashboard deactivated (which it may activate), and the guided deactivation of the customer."""
+    accounts, customer = detail.accounts, detail.customer
+    can_change = request.user.has_perm(permissions.CHANGE_ACCOUNT_STATE)
+    # Only a whole list shows which deactivated accounts are still inactive.
+    complete = accounts is not None and not detail.accounts_may_continue
+    inactive = (
+        accounts_deactivated_here(customer_id=customer.id, active_ids={a.id for a in accounts or []})
+        if complete
+        else []
+    )
+    return {
+        "detail": detail,
+        "customer": customer,
+        "accounts": accounts,
+        "accounts_error": message_for(detail.accounts_error) if detail.accounts_error else None,
+        "can_change_accounts": can_change,
+        "account_rows": [(a, account_options(a) if can_change else []) for a in accounts or []],
+        "inactive_rows": [(a, inactive_account_options(customer, a) if can_change else []) for a in inactive],
+        "guide": deactivation_guide(accounts) if accounts and customer.active else None,
+        "writes_paused": circuit_is_open(),
+    }
+
+
+def _account_ids(customer_id: str, account_id: str = "") -> None:
+    """Accounts belong to the internal id; both ids must be internal ones (404 otherwise)."""
+    if id_problem(customer_id, internal=True) or (account_id and id_problem(account_id, internal=True)):
+        raise Http404("That is not a valid customer or account id.")
+
+
+def _account_audited_action(action: str = "", **_: Any) -> str:
+    change = ACCOUNT_CHANGES.get(action)
+    return change.action if change else AuditEntry.Action.ACCOUNT_DEACTIVATE
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(permissions.CHANGE_ACCOUNT_STATE, audited_action=_account_audited_action)
+def account_action_view(request: HttpRequest, customer_id: str, account_id: str, action: str) -> HttpResponse:
+    """Activate, deactivate, freeze or unfreeze one account: the confirmation page (GET) or the change."""
+    _account_ids(customer_id, account_id)
+    if action not in ACCOUNT_CHANGES:
+        raise Http404("No such action.")
+    if request.method == "GET":
+        return _account_confirm_page(request, customer_id, account_id, action)
+    form = StateChangeForm(request.POST, reason_required=action in ACCOUNT_REASON_REQUIRED)
+    if not form.is_valid():
+        return _account_form_invalid(request, customer_id, form, action, account_id)
+    try:
+        result = account_state_change(
+            actor=Actor.from_request(request),
+            customer_id=customer_id,
+            account_id=account_id,
+            action=action,
+            reason=form.cleaned_data["reason"],
+        )
+    except (CustomerBusy, CustomerUnsettled) as exc:
+        return _state_change_refused(request, customer_id, {"error": UserMessage(_not_now(exc), "")})
+    except TatumError as exc:
+        return _state_change_refused(request, customer_id, _refusal_context(exc))
+    return _account_action_response(request, result, _account_outcome(action, account_id, result))
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(permissions.CHANGE_ACCOUNT_STATE, audited_action=AuditEntry.Action.ACCOUNT_DEACTIVATE)
+def customer_accounts_deactivate_view(request: HttpRequest, customer_id: str) -> HttpResponse:
+    """The guided deactivation of a customer: which accounts block it (GET), and deactivating those
+    with a zero balance (POST); the customer's own Deactivate follows."""
+    _account_ids(customer_id)
+    if request.method == "GET":
+        return _guide_page(request, customer_id)
+    form = StateChangeForm(request.POST, reason_required=True)
+    if not form.is_valid():
+        return _account_form_invalid(request, customer_id, form)
+    try:
+        result = customer_accounts_deactivate(
+            actor=Actor.from_request(request), customer_id=customer_id, reason=form.cleaned_data["reason"]
+        )
+    except (CustomerBusy, CustomerUnsettled) as exc:
+        return _state_change_refused(request, customer_id, {"error": UserMessage(_not_now(exc), "")})
+    except TatumError as exc:
+        return _state_change_refused(request, customer_id, _refusal_context(exc))
+    return _account_action_response(request, result, _guide_outcome(result))
+
+
+def _refusal_context(error: TatumError) -> dict[str, Any]:
+    """A Tatum error in plain words, with Tatum's own message beside a refusal."""
+    context = error_context(error)
+    if error.status == 403 and error.message:
+        message = context["error"]
+        context["error"] = replace(message, next_step=f'{message.next_step} Tatum said: "{error.message}"')
+    return context
+
+
+def _account_outcome(action: str, account_id: str, result: AccountActionResult) -> dict[str, Any]:
+    past = ACCOUNT_CHANGES[action].past
+    if result.error is not None:
+        return _refusal_context(result.error)
+    if result.refused:
+        return {"error": UserMessage(f"Nothing was sent to Tatum: {result.refused}", "", level="warning")}
+    if result.already:
+        return {"notice": f"Account {account_id} was already {past}; nothing was changed."}
+    extra: dict[str, Any] = {"notice": f"Account {account_id} is now {past}."}
+    if action == "unfreeze":
+        extra.update(balances_changed_by="unfreeze", read_credits=DETAIL_READ_CREDITS)
+    return extra
+
+
+def _guide_outcome(result: AccountActionResult) -> dict[str, Any]:
+    done = sum(1 for entry in result.entries if entry.outcome == AuditEntry.Outcome.SUCCEEDED)
+    extra: dict[str, Any] = _refusal_context(result.error) if result.error is not None else {}
+    left = len(result.detail.accounts or [])
+    noun = "account" if done == 1 else "accounts"
+    if left:
+        extra["notice"] = (
+            f"Deactivated {done} {noun}. {left} still active: the customer cannot be deactivated yet."
+        )
+    else:
+        extra["notice"] = f"Deactivated {done} {noun}. No active account is left: deactivate the customer."
+    return extra
+
+
+def _account_action_response(
+    request: HttpRequest, result: AccountActionResult, extra: dict[str, Any]
+) -> HttpResponse:
+    """The accounts area as known after the action, with the status and history it changed (htmx);
+    without JavaScript, the customer's page with the outcome in its messages."""
+    detail = result.detail
+    if not request.htmx:
+        _flash(request, extra)
+        return redirect("customers:customer_detail", customer_id=detail.customer.id)
+    active = None if detail.accounts is None else len(detail.accounts)
+    context = _status_context(request, detail.customer, active, timezone.now())
+    context.update(_accounts_context(request, detail))
+    context.update(extra)
+    context.update(
+        customer_id=detail.customer.id,
+        history=entry_page(customer_history(customer_id=detail.customer.id), size=HISTORY_RECENT),
+        oob=True,
+        oob_status=True,
+    )
+    return render(request, "customers/partials/account_action_response.html", context)
+
+
+def _account_form_invalid(
+    request: HttpRequest, customer_id: str, form: StateChangeForm, action: str = "", account_id: str = ""
+) -> HttpResponse:
+    """A refused form: nothing was read or sent."""
+    problem = next(iter(form.errors.values()))[0]
+    if request.htmx:
+        message = UserMessage(problem, "Open the action again and correct it; nothing was sent.")
+        return _state_change_refused(request, customer_id, {"error": message})
+    if action:
+        return _account_confirm_page(request, customer_id, account_id, action, form=form, status=400)
+    return _guide_page(request, customer_id, form=form, status=400)
+
+
+def _read_accounts_page(request: HttpRequest, customer_id: str) -> CustomerDetail | HttpResponse:
+    """The customer and its accounts for a confirmation page (2 credits), or the error page."""
+    try:
+        detail = customer_detail_get(customer_id=customer_id)
+    except TatumError as exc:
+        return upstream_error_page(request, customer_id, exc)
+    if detail.accounts_error is not None:
+        return upstream_error_page(request, customer_id, detail.accounts_error)
+    return detail
+
+
+def _account_confirm_page(
+    request: HttpRequest,
+    customer_id: str,
+    account_id: str,
+    action: str,
+    form: StateChangeForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The confirmation page (without JavaScript): the account as Tatum lists it, and the action."""
+    detail = _read_accounts_page(request, customer_id)
+    if isinstance(detail, HttpResponse):
+        return detail
+    context = _accounts_context(request, detail)
+    rows = context["account_rows"] + context["inactive_rows"]
+    account, options = next(((a, o) for a, o in rows if a.id == account_id), (None, []))
+    option = next((o for o in options if o.name == action), None)
+    context.update(
+        account=account,
+        account_id=account_id,
+        action=action,
+        option=option,
+        form=form or StateChangeForm(reason_required=action in ACCOUNT_REASON_REQUIRED),
+    )
+    return render(request, "customers/account_action_confirm.html", context, status=status)
+
+
+def _guide_page(
+    request: HttpRequest, customer_id: str, form: StateChangeForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The guided deactivation as a page of its own (without JavaScript)."""
+    detail = _read_accounts_page(request, customer_id)
+    if isinstance(detail, HttpResponse):
+        return detail
+    context = _accounts_context(request, detail)
+    context["form"] = form or StateChangeForm(reason_required=True)
+    return render(request, "customers/customer_deactivate_accounts.html", context, status=status)

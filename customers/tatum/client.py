@@ -96,7 +96,10 @@ _ENABLE_CUSTOMER = _Endpoint("PUT", "/v3/ledger/customer/{id}/enable")
 _DISABLE_CUSTOMER = _Endpoint("PUT", "/v3/ledger/customer/{id}/disable")
 _LIST_CUSTOMER_ACCOUNTS = _Endpoint("GET", "/v3/ledger/account/customer/{id}")
 _CREATE_ACCOUNT = _Endpoint("POST", "/v3/ledger/account")
+_ACTIVATE_ACCOUNT = _Endpoint("PUT", "/v3/ledger/account/{id}/activate")
 _DEACTIVATE_ACCOUNT = _Endpoint("PUT", "/v3/ledger/account/{id}/deactivate")
+_FREEZE_ACCOUNT = _Endpoint("PUT", "/v3/ledger/account/{id}/freeze")
+_UNFREEZE_ACCOUNT = _Endpoint("PUT", "/v3/ledger/account/{id}/unfreeze")
 _GET_VERSION = _Endpoint("GET", "/v3/tatum/version")
 _GET_USAGE = _Endpoint("GET", "/v3/tatum/usage")
 
@@ -503,8 +506,9 @@ class TatumClient:
         """Disable a customer (by internal id): it can do nothing and its available balances become 0."""
         self._put_state(_DISABLE_CUSTOMER, customer_id)
 
-    def _put_state(self, endpoint: _Endpoint, customer_id: str) -> None:
-        path_id = _check_path_id(endpoint, customer_id, internal=True)
+    def _put_state(self, endpoint: _Endpoint, internal_id: str) -> None:
+        """A state change of a customer or an account: a PUT with no body, answered 204 (never retried)."""
+        path_id = _check_path_id(endpoint, internal_id, internal=True)
         self._request(endpoint, path_id=path_id, expect_json=False)
 
     # --- Accounts ---
@@ -553,10 +557,21 @@ class TatumClient:
         answer = self._request(endpoint, body=body)
         return _parse_one(endpoint, answer, Account.from_json)
 
+    def activate_account(self, account_id: str) -> None:
+        """Activate an inactive account (by id); Tatum requires its customer to be active."""
+        self._put_state(_ACTIVATE_ACCOUNT, account_id)
+
     def deactivate_account(self, account_id: str) -> None:
         """Deactivate an account (by id); Tatum requires a zero balance."""
-        path_id = _check_path_id(_DEACTIVATE_ACCOUNT, account_id, internal=True)
-        self._request(_DEACTIVATE_ACCOUNT, path_id=path_id, expect_json=False)
+        self._put_state(_DEACTIVATE_ACCOUNT, account_id)
+
+    def freeze_account(self, account_id: str) -> None:
+        """Freeze an account (by id): no outgoing transactions, and its available balance becomes 0."""
+        self._put_state(_FREEZE_ACCOUNT, account_id)
+
+    def unfreeze_account(self, account_id: str) -> None:
+        """Unfreeze an account (by id), restoring its available balance; not frozen: nothing changes."""
+        self._put_state(_UNFREEZE_ACCOUNT, account_id)
 
     # --- Plan ---
 

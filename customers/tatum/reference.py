@@ -9,6 +9,8 @@ in a dropdown.
 from __future__ import annotations
 
 import functools
+import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import pycountry
@@ -98,14 +100,28 @@ def country_name(code: str) -> str:
 
 
 def currency_label(code: str) -> str:
-    """The code and the name, as in "EUR: Euro", for dropdowns and tables."""
-    return f"{code}: {currency_name(code)}"
+    """The name and the code, as in "Euro (EUR)", for dropdowns and tables: the name comes first, so
+    that typing the start of a name in a dropdown finds it."""
+    return f"{currency_name(code)} ({code})"
 
 
 def country_label(code: str) -> str:
-    """The code and the name, as in "DE: Germany", for dropdowns and tables."""
-    return f"{code}: {country_name(code)}"
+    """The name and the code, as in "Germany (DE)", for dropdowns and tables."""
+    return f"{country_name(code)} ({code})"
 
 
-CURRENCY_CHOICES: list[tuple[str, str]] = [(code, currency_label(code)) for code in CURRENCY_CODES]
-COUNTRY_CHOICES: list[tuple[str, str]] = [(code, country_label(code)) for code in COUNTRY_CODES]
+def name_sort_key(text: str) -> str:
+    """Where a name sorts for a reader: without regard to case or accents ("Åland Islands" among
+    the A's, "Côte d'Ivoire" among the C's)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+
+
+def _choices_by_name(codes: tuple[str, ...], label: Callable[[str], str]) -> list[tuple[str, str]]:
+    labelled = [(code, label(code)) for code in codes]
+    return sorted(labelled, key=lambda choice: (name_sort_key(choice[1]), choice[0]))
+
+
+# Sorted by name, so that a dropdown's own type-ahead ("Germ", "United K") lands on the right one.
+CURRENCY_CHOICES: list[tuple[str, str]] = _choices_by_name(CURRENCY_CODES, currency_label)
+COUNTRY_CHOICES: list[tuple[str, str]] = _choices_by_name(COUNTRY_CODES, country_label)

@@ -33,6 +33,13 @@ def display_value(value: Any) -> str:
 
 
 @register.filter
+def change_pair(value: Any) -> list[Any] | None:
+    """An audit change's (before, after) pair; None for a value recorded as context (an account's
+    currency beside the change of its state)."""
+    return list(value) if isinstance(value, list | tuple) and len(value) == 2 else None
+
+
+@register.filter
 def utc_iso(moment: datetime | None) -> str:
     """A moment in ISO 8601, in UTC (for `<time datetime>`)."""
     return moment.astimezone(UTC).isoformat() if moment else ""

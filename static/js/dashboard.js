@@ -71,6 +71,28 @@
   document.addEventListener("htmx:sendError", function () {
     announce("The dashboard could not be reached. Check your connection and try again.", "error");
   });
+
+  // A form that comes back with 422 holds what to correct on its fields: htmx swaps it in like a 200.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  // Keyboard: "/" focuses the page's search box (the one marked aria-keyshortcuts="/"), unless the user
+  // is typing in a field or holds a modifier key.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    var target = event.target;
+    if (target.isContentEditable || (target.closest && target.closest("input, textarea, select, [contenteditable]"))) return;
+    if (document.querySelector("dialog[open]")) return;
+    var box = document.querySelector('[aria-keyshortcuts="/"]');
+    if (!box) return;
+    event.preventDefault();
+    box.focus();
+    if (typeof box.select === "function") box.select();
+  });
 })();
 
 // Export form: choosing a filter switches the scope to "Only customers matching"; setting every filter

@@ -95,6 +95,14 @@ def test_unknown_and_stale_pending_changes_are_listed_but_not_fresh_or_settled_o
 
 
 @pytest.mark.django_db
+def test_the_navigation_names_the_page_as_its_title_does(support_client):
+    page = support_client.get("/audit/unknown/").content.decode()
+    assertInHTML('<a href="/audit/unknown/" aria-current="page">Unknown outcomes</a>', page)
+    assertInHTML("<h1>Unknown outcomes</h1>", page)
+    assert "<title>Unknown outcomes ·" in page
+
+
+@pytest.mark.django_db
 def test_verify_reads_the_customer_once_and_seals_the_change_as_done(support_client, support, tatum):
     entry = unknown_entry(support)
     tatum.get(url(GET_CUSTOMER), json=customer_json(enabled=False))

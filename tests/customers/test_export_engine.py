@@ -228,7 +228,7 @@ def test_filter_matches_each_condition_and_describes_itself():
     assert not ExportFilter(customer_country="FR").matches(gap)
     wanted = ExportFilter(active=True, enabled=False, customer_country="DE", compliance_gap=False)
     assert ExportFilter.from_json(wanted.to_json()) == wanted
-    assert wanted.describe() == "active, disabled, customer country DE: Germany, both countries set"
+    assert wanted.describe() == "active, disabled, customer country Germany (DE), both countries set"
 
 
 def test_a_csv_row_names_the_countries_and_leaves_missing_values_empty():

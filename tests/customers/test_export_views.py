@@ -256,7 +256,7 @@ def test_a_filtered_export_stores_its_filters(client, manager):
     assert job.scope == "filtered"
     assert job.filters == {"active": False, "enabled": True, "customer_country": "DE", "compliance_gap": True}
     page = client.get(f"/exports/{job.pk}/").content.decode()
-    assert "Customers matching: inactive, enabled, customer country DE: Germany, missing a country" in page
+    assert "Customers matching: inactive, enabled, customer country Germany (DE), missing a country" in page
 
 
 @pytest.mark.parametrize(

@@ -48,8 +48,8 @@ def test_list_shows_states_in_words_names_and_compliance_gaps(support_client, ta
     )
     page = body(support_client.get("/customers/"))
     assert "Active" in page and "Inactive" in page and "Disabled" in page
-    assert "EUR: Euro" in page and "DOGE: Dogecoin" in page
-    assert "DE: Germany" in page and "CZ: Czechia" in page
+    assert "Euro (EUR)" in page and "Dogecoin (DOGE)" in page
+    assert "Germany (DE)" in page and "Czechia (CZ)" in page
     assert page.count("Compliance gap") == 1
     assert f'data-copy="{CUSTOMER_ID}"' in page
 
@@ -446,7 +446,7 @@ def test_edit_dropdowns_hold_exactly_the_published_lists(support_client, tatum):
     countries = [code for code, _ in form.fields["customer_country"].choices]
     assert len(currencies) == 170 and "FUSD" in currencies and "ETH" not in currencies
     assert len(countries) == 248 and "AQ" not in countries
-    assert dict(form.fields["customer_country"].choices)["JE"] == "JE: Jersey"
+    assert dict(form.fields["customer_country"].choices)["JE"] == "Jersey (JE)"
 
 
 def test_saving_sends_only_the_external_id_and_changed_fields_and_costs_two_calls(support_client, tatum):
@@ -470,8 +470,8 @@ def test_a_conflicting_edit_writes_nothing_and_shows_theirs_against_yours(suppor
     assert response.status_code == 409
     assert "Someone else changed this customer" in page
     conflict = page[page.index("Someone else changed") : page.index("</table>")]
-    assert "<td>AT: Austria</td>" in conflict and "<td>FR: France <span" in conflict
-    assert "<td>EUR: Euro</td>" in conflict  # unchanged fields are labelled too
+    assert "<td>Austria (AT)</td>" in conflict and "<td>France (FR) <span" in conflict
+    assert "<td>Euro (EUR)</td>" in conflict  # unchanged fields are labelled too
     assert not [c for c in tatum.calls if c.request.method == "PUT"]
     assert AuditEntry.objects.count() == 0
 
@@ -664,7 +664,7 @@ def test_disable_over_htmx_without_a_reason_says_why_and_changes_nothing(support
     page = body(response)
     assert response["HX-Reswap"] == "none"  # the status area stays as it was
     assert 'id="customer-status"' not in page and '<div id="messages"' in page
-    assert "Give a reason: it goes into the audit trail." in page and "nothing was sent" in page
+    assert "Give a reason: it goes into the audit log." in page and "nothing was sent" in page
     assert len(tatum.calls) == 0 and AuditEntry.objects.count() == 0
 
 

@@ -54,7 +54,7 @@ def test_each_action_costs_the_floor_in_upstream_calls(support_client, customer)
 
 def test_list_and_detail_show_what_the_sandbox_holds(support_client, customer):
     page = support_client.get("/customers/?size=10").content.decode()
-    assert "live-1" in page and "DE: Germany" in page and "Compliance gap" in page
+    assert "live-1" in page and "Germany (DE)" in page and "Compliance gap" in page
     detail = support_client.get(f"/customers/{customer.id}/").content.decode()
     assert "BTC" in detail and "provider country missing" in detail
 

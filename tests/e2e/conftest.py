@@ -28,6 +28,14 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+@pytest.fixture
+def site(live_server):
+    """The demo data every page of tests/e2e/pages.py is opened with."""
+    from tests.e2e.pages import site_seed
+
+    return site_seed(live_server)
+
+
 @pytest.fixture(autouse=True)
 def dashboard_on_live_sandbox(live_server, settings):
     """The dashboard under test talks to the sandbox served by the same live server."""

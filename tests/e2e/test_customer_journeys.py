@@ -30,7 +30,7 @@ def test_support_looks_up_a_customer_fixes_a_country_and_disables_with_a_reason(
     page.get_by_label("Customer country").select_option("FR")
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_text("Saved the changes to e2e-alice.")).to_be_visible()
-    expect(page.get_by_text("FR: France").first).to_be_visible()
+    expect(page.get_by_text("France (FR)").first).to_be_visible()
 
     credits = page.locator("#credits-today")
     spent = int(credits.inner_text().split()[0])
@@ -70,8 +70,8 @@ def test_a_conflicting_edit_is_caught_and_nothing_is_written(page: Page, live_se
 
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_role("heading", name="Someone else changed this customer")).to_be_visible()
-    expect(page.locator(".conflict")).to_contain_text("AT: Austria")
-    expect(page.locator(".conflict")).to_contain_text("FR: France")
+    expect(page.locator(".conflict")).to_contain_text("Austria (AT)")
+    expect(page.locator(".conflict")).to_contain_text("France (FR)")
     assert tatum_client().get_customer(customer.id).customer_country == "AT"
     assert not AuditEntry.objects.exists()
 

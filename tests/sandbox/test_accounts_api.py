@@ -271,10 +271,10 @@ def test_deactivating_an_unknown_account_is_a_403(api):
     assert_tatum_error(response, 403, "account.not.exists")
 
 
-def test_deactivating_an_inactive_account_again_changes_nothing(api):
+def test_deactivating_an_inactive_account_again_is_refused(api):
     account = make_account(make_customer(), balance="0", active=False)
 
-    assert api.put(f"/v3/ledger/account/{account.ledger_id}/deactivate").status_code == 204
+    assert_tatum_error(api.put(f"/v3/ledger/account/{account.ledger_id}/deactivate"), 403, "account.inactive")
 
 
 def test_account_deactivation_validates_the_id_length(api):

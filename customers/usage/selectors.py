@@ -1,0 +1,249 @@
+"""Reads for the credit usage page and the budget banner: the record of Tatum calls (`ApiCall`) summed
+by day (in TIME_ZONE), user and action, and this month's spend against `TATUM_MONTHLY_CREDIT_BUDGET`."""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import BooleanField, Case, Count, Q, Sum, Value, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from customers.credits.models import ApiCall
+from customers.csv_safety import safe_row
+from customers.exports.models import ExportJob
+from customers.usage.actions import call_action
+
+PERIOD_DAYS = (7, 30, 90)
+DEFAULT_PERIOD_DAYS = 30
+NO_USER = "No user (background work, command line)"
+CSV_NO_USER = "(no user)"
+CSV_COLUMNS = ["Day", "User", "Action", "Credits", "Calls"]
+# The shares of the monthly budget at which every page shows a banner.
+APPROACHING_PERCENT = 80
+OVER_PERCENT = 100
+
+
+def _local_midnight(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+# --- The period ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsagePeriod:
+    """Whole days in TIME_ZONE, `first` to `last` inclusive."""
+
+    first: datetime.date
+    last: datetime.date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def each_day(self) -> list[datetime.date]:
+        return [self.first + datetime.timedelta(days=offset) for offset in range(self.days)]
+
+    @property
+    def starts(self) -> datetime.datetime:
+        return _local_midnight(self.first)
+
+    @property
+    def ends(self) -> datetime.datetime:
+        """The moment after the period (the next day's midnight)."""
+        return _local_midnight(self.last + datetime.timedelta(days=1))
+
+
+def usage_period(days: int, *, today: datetime.date | None = None) -> UsagePeriod:
+    """The last `days` days, today included."""
+    last = today or timezone.localdate()
+    return UsagePeriod(first=last - datetime.timedelta(days=days - 1), last=last)
+
+
+# --- Usage ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """What one user's (or no user's) one action cost on one day: a line of the CSV."""
+
+    day: datetime.date
+    username: str  # "" for calls with no user
+    action: str
+    credits: int
+    calls: int
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    day: datetime.date
+    credits: int
+    calls: int
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    """A line of a breakdown: a user's or an action's credits and calls over the period."""
+
+    label: str
+    credits: int
+    calls: int
+    share: int  # percent of the period's credits, rounded
+
+
+@dataclass(frozen=True)
+class CreditUsage:
+    period: UsagePeriod
+    days: list[DayUsage]
+    by_user: list[UsageTotal]
+    by_action: list[UsageTotal]
+    credits: int
+    calls: int
+
+    @property
+    def busiest_day(self) -> DayUsage | None:
+        return max(self.days, key=lambda day: day.credits) if self.credits else None
+
+
+def usage_row_list(period: UsagePeriod) -> list[UsageRow]:
+    """Credits and calls per day, user and action in the period, ordered by day, user and action.
+
+    One grouped query; calls made for a customer export (they carry the export's request id) count
+    as "Export" whatever their route.
+    """
+    made_for_export = Q(request_id__in=ExportJob.objects.exclude(request_id="").values("request_id"))
+    groups = (
+        ApiCall.objects.filter(at__gte=period.starts, at__lt=period.ends)
+        .annotate(
+            day=TruncDate("at"),
+            for_export=Case(
+                When(made_for_export, then=Value(True)), default=Value(False), output_field=BooleanField()
+            ),
+        )
+        .values("day", "user__username", "method", "route", "for_export")
+        .annotate(credits=Sum("credits"), calls=Count("id"))
+        .order_by()
+    )
+    # Several routes make one action (four state changes, say): add them up.
+    merged: defaultdict[tuple[datetime.date, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for group in groups:
+        action = call_action(group["method"], group["route"], for_export=group["for_export"])
+        sums = merged[group["day"], group["user__username"] or "", action]
+        sums[0] += group["credits"]
+        sums[1] += group["calls"]
+    return [
+        UsageRow(day=day, username=username, action=action, credits=credits, calls=calls)
+        for (day, username, action), (credits, calls) in sorted(merged.items())
+    ]
+
+
+def credit_usage_get(period: UsagePeriod) -> CreditUsage:
+    """The period's credits per day (every day, 0 when there were no calls), by user and by action."""
+    rows = usage_row_list(period)
+    per_day = {day: [0, 0] for day in period.each_day()}
+    for row in rows:
+        per_day[row.day][0] += row.credits
+        per_day[row.day][1] += row.calls
+    credits = sum(row.credits for row in rows)
+    return CreditUsage(
+        period=period,
+        days=[DayUsage(day=day, credits=sums[0], calls=sums[1]) for day, sums in per_day.items()],
+        by_user=_breakdown(((row.username or NO_USER, row) for row in rows), credits),
+        by_action=_breakdown(((row.action, row) for row in rows), credits),
+        credits=credits,
+        calls=sum(row.calls for row in rows),
+    )
+
+
+def _breakdown(labelled: Iterable[tuple[str, UsageRow]], total_credits: int) -> list[UsageTotal]:
+    """Rows added up by label, the most credits first."""
+    sums: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for label, row in labelled:
+        sums[label][0] += row.credits
+        sums[label][1] += row.calls
+    totals = [
+        UsageTotal(
+            label=label,
+            credits=credits,
+            calls=calls,
+            share=round(credits * 100 / total_credits) if total_credits else 0,
+        )
+        for label, (credits, calls) in sums.items()
+    ]
+    return sorted(totals, key=lambda total: (-total.credits, -total.calls, total.label))
+
+
+def usage_csv_filename(period: UsagePeriod) -> str:
+    return f"credit-usage-{period.first:%Y-%m-%d}-to-{period.last:%Y-%m-%d}.csv"
+
+
+def usage_csv_rows(period: UsagePeriod) -> Iterator[list[str]]:
+    """The header, then one row per day, user and action, every cell made safe for spreadsheets."""
+    yield CSV_COLUMNS
+    for row in usage_row_list(period):
+        yield safe_row([row.day.isoformat(), row.username or CSV_NO_USER, row.action, row.credits, row.calls])
+
+
+# --- The monthly budget --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreditBudget:
+    """This month's spend (in TIME_ZONE) against the budget; a budget of 0 means none is set."""
+
+    month: datetime.date  # its first day
+    budget: int
+    spent: int
+
+    @property
+    def percent(self) -> int:
+        """The share of the budget spent, rounded down (so 79.9% never reads as 80%)."""
+        return self.spent * 100 // self.budget if self.budget else 0
+
+    @property
+    def level(self) -> str:
+        """ "over" from 100%, "approaching" from 80%, else "" (and "" with no budget)."""
+        if not self.budget:
+            return ""
+        if self.percent >= OVER_PERCENT:
+            return "over"
+        return "approaching" if self.percent >= APPROACHING_PERCENT else ""
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.budget - self.spent)
+
+    @property
+    def approaching_at(self) -> int:
+        """The spend at which the banner appears (for the meter's `high` mark)."""
+        return -(-self.budget * APPROACHING_PERCENT // 100)
+
+
+def credits_spent_in_month(month: datetime.date) -> int:
+    """Credits of every call (with a user or not) in the calendar month of `month`: one aggregate over
+    the index on `ApiCall.at`."""
+    first = month.replace(day=1)
+    following = (first + datetime.timedelta(days=32)).replace(day=1)
+    spent = ApiCall.objects.filter(at__gte=_local_midnight(first), at__lt=_local_midnight(following))
+    return spent.aggregate(credits=Sum("credits"))["credits"] or 0
+
+
+def credit_budget_get(*, today: datetime.date | None = None) -> CreditBudget:
+    month = (today or timezone.localdate()).replace(day=1)
+    return CreditBudget(
+        month=month, budget=settings.TATUM_MONTHLY_CREDIT_BUDGET, spent=credits_spent_in_month(month)
+    )
+
+
+def credit_budget_warning() -> CreditBudget | None:
+    """The budget when pages should warn about it (from 80% spent), else None; with no budget set, no
+    query at all."""
+    if not settings.TATUM_MONTHLY_CREDIT_BUDGET:
+        return None
+    budget = credit_budget_get()
+    return budget if budget.level else None
