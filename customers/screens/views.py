@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import reswap
+from django_htmx.http import reswap, retarget
 
 from customers import permissions
 from customers.audit.access import permission_required
@@ -414,6 +414,14 @@ def _state_notice(action: str, already: bool) -> str:
     return f"The customer is now {past}."
 
 
+def _reason_again(request: HttpRequest, form: StateChangeForm, field_id: str) -> HttpResponse:
+    """The dialog's reason field with what is wrong with it (422), swapped in over the one posted, so
+    the dialog stays open with what was typed."""
+    context = {"form": form, "field_id": field_id, "required": form.fields["reason"].required}
+    response = render(request, "customers/partials/reason_field.html", context, status=422)
+    return reswap(retarget(response, "find .reason-field"), "outerHTML")
+
+
 def _state_change_refused(request: HttpRequest, customer_id: str, extra: dict[str, Any]) -> HttpResponse:
     """Nothing was sent: say why in the page's message area, leaving the status as it was."""
     if not request.htmx:
@@ -483,8 +491,10 @@ def _render_confirm(
 def _state_change_invalid(
     request: HttpRequest, customer_id: str, action: str, form: StateChangeForm
 ) -> HttpResponse:
-    """A refused form: nothing was read or sent. The dialog (htmx) gets the problem in the status
-    area's message; the confirmation page comes back with the problem on its field."""
+    """A refused form: nothing was read or sent. The dialog (htmx) gets a missing reason on its field,
+    any other problem in the status area's message; the confirmation page gets it on its field."""
+    if request.htmx and "reason" in form.errors:
+        return _reason_again(request, form, field_id=action)
     problem = next(iter(form.errors.values()))[0]
     if request.htmx:
         message = UserMessage(problem, f"Open {action} again and correct it; nothing was sent.")
@@ -643,6 +653,10 @@ def _account_form_invalid(
     request: HttpRequest, customer_id: str, form: StateChangeForm, action: str = "", account_id: str = ""
 ) -> HttpResponse:
     """A refused form: nothing was read or sent."""
+    if request.htmx and "reason" in form.errors:
+        return _reason_again(
+            request, form, field_id=f"{action}-{account_id}" if action else "deactivate-accounts"
+        )
     problem = next(iter(form.errors.values()))[0]
     if request.htmx:
         message = UserMessage(problem, "Open the action again and correct it; nothing was sent.")

@@ -47,10 +47,12 @@
     }
   });
 
-  // A dialog whose form was submitted with htmx closes before the swap replaces it.
-  document.addEventListener("htmx:beforeRequest", function (event) {
+  // A dialog whose form was submitted with htmx closes once the answer is in, unless the answer (422)
+  // puts what to correct on the dialog's own fields.
+  document.addEventListener("htmx:afterRequest", function (event) {
     var dialog = event.target.closest && event.target.closest("dialog[open]");
-    if (dialog && event.target.tagName === "FORM") dialog.close();
+    var correct = event.detail.xhr && event.detail.xhr.status === 422;
+    if (dialog && event.target.tagName === "FORM" && !correct) dialog.close();
   });
 
   // A 503 with X-Dashboard-Outage comes from customers/pages.py: the database is not answering.
@@ -78,6 +80,11 @@
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!event.detail.xhr || event.detail.xhr.status !== 422) return;
+    var field = event.detail.elt.querySelector('[aria-invalid="true"]');
+    if (field) field.focus();
   });
 
   // Keyboard: "/" focuses the page's search box (the one marked aria-keyshortcuts="/"), unless the user

@@ -181,7 +181,8 @@ def test_freezing_writes_the_entry_ahead_with_the_account_as_read_and_shows_it_f
 def test_freezing_without_a_reason_sends_nothing(support_client, tatum):
     response = support_client.post(action_url(FULL, "freeze"), {"reason": "  "}, headers=HTMX)
 
-    assert "Give a reason" in body(response)
+    assert response.status_code == 422 and response["HX-Retarget"] == "find .reason-field"
+    assert f'id="reason-freeze-{FULL}"' in body(response) and "Give a reason" in body(response)
     assert not tatum.calls
     assert not AuditEntry.objects.exists()
 

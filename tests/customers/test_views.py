@@ -10,6 +10,7 @@ import pytest
 import requests
 import responses
 from django.db import OperationalError
+from django.test.html import parse_html
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -659,12 +660,26 @@ def test_disable_without_a_reason_is_refused_and_sends_nothing(support_client, t
     assert AuditEntry.objects.count() == 0
 
 
-def test_disable_over_htmx_without_a_reason_says_why_and_changes_nothing(support_client, tatum):
+def test_disable_over_htmx_without_a_reason_says_so_on_the_field_and_changes_nothing(support_client, tatum):
     response = post_change(support_client, "disable", reason=" ")
+    field = parse_html(body(response))
+    # The dialog's reason field comes back with the problem on it, over the one posted.
+    assert response.status_code == 422
+    assert (response["HX-Retarget"], response["HX-Reswap"]) == ("find .reason-field", "outerHTML")
+    assert field.attributes == [("class", "field reason-field")]
+    textarea = next(child for child in field.children if getattr(child, "name", "") == "textarea")
+    assert ("id", "reason-disable") in textarea.attributes and ("required", None) in textarea.attributes
+    assert "Give a reason: it goes into the audit log." in body(response)
+    assert 'id="customer-status"' not in body(response)
+    assert len(tatum.calls) == 0 and AuditEntry.objects.count() == 0
+
+
+def test_disable_over_htmx_with_a_forged_account_count_says_why_in_the_messages(support_client, tatum):
+    response = post_change(support_client, "disable", reason="fraud", active_accounts="-5")
     page = body(response)
     assert response["HX-Reswap"] == "none"  # the status area stays as it was
     assert 'id="customer-status"' not in page and '<div id="messages"' in page
-    assert "Give a reason: it goes into the audit log." in page and "nothing was sent" in page
+    assert "nothing was sent" in page
     assert len(tatum.calls) == 0 and AuditEntry.objects.count() == 0
 
 

@@ -150,3 +150,29 @@ def test_an_administrator_opens_the_list_of_users_in_django_admin(page: Page, li
     users = page.locator("#result_list")
     expect(users.get_by_role("link", name="ada", exact=True)).to_be_visible()
     expect(users.get_by_role("link", name="sam", exact=True)).to_be_visible()
+
+
+def test_support_is_told_on_the_field_when_a_reason_is_only_spaces_and_the_dialog_stays_open(
+    page: Page, live_server
+):
+    customer = sandbox_customer("cus_0004712", customer_country="DE", provider_country="MT")
+    make_user("Support", "sam")
+    sign_in(page, live_server.url, "sam")
+    page.goto(f"{live_server.url}/customers/{customer.id}/")
+
+    page.locator("#customer-status").get_by_role("link", name="Disable", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Disable customer cus_0004712?")
+    reason = dialog.get_by_label(re.compile("^Reason"))
+    reason.fill("   ")  # passes the browser's own check for a required field, not the server's
+    dialog.get_by_role("button", name="Disable", exact=True).click()
+
+    # The 422 answer is swapped in: the problem is on the field, and the dialog is still open.
+    expect(dialog.get_by_text("Give a reason: it goes into the audit log.")).to_be_visible()
+    expect(dialog.get_by_label(re.compile("^Reason"))).to_have_attribute("aria-invalid", "true")
+    expect(dialog.get_by_label(re.compile("^Reason"))).to_be_focused()
+    assert AuditEntry.objects.count() == 0 and tatum_client().get_customer(customer.id).enabled is True
+
+    dialog.get_by_label(re.compile("^Reason")).fill("Chargeback, ticket 4712")
+    dialog.get_by_role("button", name="Disable", exact=True).click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#customer-status").get_by_text("Disabled", exact=True)).to_be_visible()
