@@ -20,6 +20,28 @@ def country_label(code: str | None) -> str:
     return reference.country_label(code) if code else "Not set"
 
 
+# What the audit trail's change keys (Tatum's JSON names) are called on the page.
+CHANGE_LABELS = {
+    "externalId": "External id",
+    "accountingCurrency": "Accounting currency",
+    "customerCountry": "Customer country",
+    "providerCountry": "Provider country",
+    "active": "Active",
+    "enabled": "Enabled",
+    "account": "Account",
+    "currency": "Currency",
+    "accountBalance": "Balance",
+    "availableBalance": "Available balance",
+    "frozen": "Frozen",
+}
+
+
+@register.filter
+def change_label(key: str) -> str:
+    """An audit change's key in words ("accountBalance" is "Balance"); an unknown key as it is."""
+    return CHANGE_LABELS.get(key, key)
+
+
 @register.filter
 def display_value(value: Any) -> str:
     """An audit before/after value in words."""

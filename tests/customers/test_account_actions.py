@@ -448,5 +448,5 @@ def test_the_history_shows_an_account_change_with_its_account_beside(support_cli
     page = body(support_client.get(f"/customers/{CUSTOMER_ID}/"))
 
     assert "Deactivate account" in page
-    assertInHTML(f'<div><span class="field-name">account</span>: {EMPTY}</div>', page)
-    assertInHTML('<div><span class="field-name">currency</span>: ETH</div>', page)
+    assertInHTML(f'<div><span class="field-name">Account</span>: {EMPTY}</div>', page)
+    assertInHTML('<div><span class="field-name">Currency</span>: ETH</div>', page)

@@ -100,7 +100,7 @@ def test_the_log_shows_each_entry_newest_first_with_its_whole_story(officer_clie
     ):
         assert text in page, text
     assertInHTML(
-        '<div><span class="field-name">enabled</span>: <del><span class="visually-hidden">before </span>yes'
+        '<div><span class="field-name">Enabled</span>: <del><span class="visually-hidden">before </span>yes'
         '</del> → <ins><span class="visually-hidden">after </span>no</ins></div>',
         page,
     )
