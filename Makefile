@@ -21,11 +21,15 @@ $(VENV)/.installed: requirements.txt
 	@touch $@
 
 ## make run: set up, migrate, seed the sandbox, create demo users, start the web server and the worker.
+## On first start the sandbox's customers are synced into the customer index once the web server answers
+## (it serves the sandbox); the worker runs the sync.
 run: $(VENV)/.installed
 	DEBUG=$${DEBUG:-true} PORT=$(PORT) $(PY) manage.py migrate --noinput
 	@if DEBUG=$${DEBUG:-true} PORT=$(PORT) $(PY) -c "import django,os;os.environ.setdefault('DJANGO_SETTINGS_MODULE','dashboard.settings');django.setup();from django.conf import settings;raise SystemExit(0 if settings.SANDBOX_MODE else 1)"; then \
 	  DEBUG=$${DEBUG:-true} PORT=$(PORT) $(PY) manage.py seed_sandbox --customers $(DEMO_CUSTOMERS) --seed 1 --if-empty; \
 	  DEBUG=$${DEBUG:-true} PORT=$(PORT) $(PY) manage.py create_demo_users; \
+	  ( for _ in $$(seq 60); do sleep 1; curl -s -o /dev/null http://$(HOST):$(PORT)/healthz || continue; \
+	      DEBUG=$${DEBUG:-true} PORT=$(PORT) $(PY) manage.py sync_customers --if-empty --enqueue; break; done ) & \
 	fi
 	@DEBUG=$${DEBUG:-true} PORT=$(PORT) bash scripts/run.sh $(HOST) $(PORT)
 

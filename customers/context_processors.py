@@ -33,6 +33,7 @@ def dashboard(request: HttpRequest) -> dict[str, Any]:
             "unsettled": user.has_perm(permissions.CHANGE_CUSTOMER_STATE),
             "exports": user.has_perm(permissions.EXPORT_CUSTOMERS),
             "credits": user.has_perm(permissions.VIEW_CREDIT_USAGE),
+            "compliance": user.has_perm(permissions.VIEW_COMPLIANCE_CASES),
             "admin": user.is_staff,
         }
     return context

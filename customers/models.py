@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.db import models
 
 from customers.audit.models import AuditChainHead, AuditEntry, AuditEntryImmutable
+from customers.compliance.models import CaseNote, ComplianceCase
 from customers.credits.models import ApiCall, CreditTally, SharedRateLimit
 from customers.exports.models import ExportJob
+from customers.index.models import CustomerRecord, SyncRun
 from customers.permissions import CUSTOM_PERMISSIONS
 
 
@@ -24,8 +26,12 @@ __all__ = [
     "AuditChainHead",
     "AuditEntry",
     "AuditEntryImmutable",
+    "CaseNote",
+    "ComplianceCase",
     "CreditTally",
     "CustomerAccess",
+    "CustomerRecord",
     "ExportJob",
     "SharedRateLimit",
+    "SyncRun",
 ]

@@ -8,6 +8,9 @@ EXPORT_CUSTOMERS = "customers.export_customers"
 VIEW_AUDIT_LOG = "customers.view_audit_log"
 EXPORT_AUDIT_LOG = "customers.export_audit_log"
 VIEW_CREDIT_USAGE = "customers.view_credit_usage"
+SYNC_CUSTOMERS = "customers.sync_customers"
+VIEW_COMPLIANCE_CASES = "customers.view_compliance_cases"
+WORK_COMPLIANCE_CASES = "customers.work_compliance_cases"
 
 # (codename, description) declared on the permission-holder model.
 CUSTOM_PERMISSIONS = [
@@ -19,16 +22,27 @@ CUSTOM_PERMISSIONS = [
     ("view_audit_log", "Can view the whole audit log"),
     ("export_audit_log", "Can export the audit log to CSV"),
     ("view_credit_usage", "Can see Tatum credit usage"),
+    ("sync_customers", "Can start a sync of the customer index"),
+    ("view_compliance_cases", "Can view the compliance review queue"),
+    ("work_compliance_cases", "Can open, claim, note and close compliance cases"),
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "Support": ["view_customers", "edit_customers", "change_customer_state", "change_account_state"],
-    "Compliance": ["view_customers", "view_audit_log", "export_audit_log"],
+    "Compliance": [
+        "view_customers",
+        "view_audit_log",
+        "export_audit_log",
+        "view_compliance_cases",
+        "work_compliance_cases",
+    ],
     "Manager": [
         "view_customers",
         "export_customers",
         "view_audit_log",
         "export_audit_log",
         "view_credit_usage",
+        "sync_customers",
+        "view_compliance_cases",
     ],
 }

@@ -1,17 +1,14 @@
 """Running an export: read every customer from Tatum, write the CSV file, keep the job row current.
 
 Tatum has no filters and no total count, so every export reads the whole ledger, 50 customers a page,
-and filters while reading. A few threads read pages (up to `TATUM_EXPORT_CONCURRENCY` requests in
-flight, all under the client's process-wide `TATUM_MAX_RPS`) and rows are written in page order as
-pages arrive, so a run holds at most a small window of pages and a set of ids, never the whole
-customer base. The file is written under a temporary name and renamed when complete, so a file with
-the final name is always a whole export.
+and filters while reading. The ledger is read by `customers.index.reader.LedgerReader` (the one the
+index sync uses too: `TATUM_EXPORT_CONCURRENCY` requests in flight under the client's process-wide
+`TATUM_MAX_RPS`, the client's retries only, each customer once) and rows are written in page order as
+pages arrive. A page that still fails after the client's retries fails the export. The file is written
+under a temporary name and renamed when complete, so a file with the final name is always a whole export.
 
-Retries are the Tatum client's alone (reads, up to 1 + `TATUM_MAX_RETRIES` calls): a page that still
-fails fails the export, so no page ever costs more than that many credits.
-
-Threads only speak HTTP: the coordinating thread does all database work (progress, the record of each
-Tatum call, the audit trail), so no thread opens a database connection that it would have to close.
+The coordinating thread does all database work (progress, the record of each Tatum call, the audit
+trail), so no reading thread opens a database connection that it would have to close.
 
 Jobs outlive their worker. Each page is fsynced and then checkpointed in the job row (pages, rows and
 the partial file's length), and the row's heartbeat is refreshed at least every PROGRESS_INTERVAL. A
@@ -23,15 +20,11 @@ worker that comes back after a takeover stops without touching it.
 
 from __future__ import annotations
 
-import contextvars
 import csv
 import logging
 import os
-import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,88 +37,31 @@ from customers.audit.models import AuditEntry
 from customers.audit.trail import Actor, audit_entry_record
 from customers.context import acting_as
 from customers.credits.calls import record_api_call
-from customers.credits.client import tatum_client
-from customers.csv_safety import safe_cell, safe_row
+from customers.csv_safety import safe_cell
+from customers.exports.csv_file import CSV_COLUMNS, CSV_ENCODING, csv_row, export_file_name
 from customers.exports.filters import ExportFilter
+from customers.exports.from_index import IndexExportRun
 from customers.exports.models import ExportJob
 from customers.exports.selectors import (
-    PAGE_SIZE,
     export_checkpoint_path,
     export_file_path,
     export_partial_file_path,
+    export_source_text,
     read_window,
 )
-from customers.tatum import CallRecord, Customer, TatumError, TatumProtocolError
-from customers.tatum.reference import country_name
-from customers.user_messages import message_for
+from customers.index.reader import CallLog, LedgerPage, LedgerReader, PageFailed
 
 logger = logging.getLogger(__name__)
 
 Status = ExportJob.Status
 Outcome = AuditEntry.Outcome
 
-# Excel opens UTF-8 correctly only when the file starts with a byte order mark; other tools ignore it.
-CSV_ENCODING = "utf-8-sig"
-CSV_COLUMNS = (
-    "id",
-    "externalId",
-    "active",
-    "enabled",
-    "accountingCurrency",
-    "customerCountry",
-    "customerCountryName",
-    "providerCountry",
-    "providerCountryName",
-)
 # Progress reaches the database at most this often (and once more at the end), never per row.
 PROGRESS_INTERVAL = 0.5
 
 
-class SamePageTwice(TatumProtocolError):
-    """Tatum answered a full page with the previous page again: it ignored the offset, which means
-    `TATUM_OFFSET_MODE` does not match how it counts. Reading on would never end."""
-
-
-class PageFailed(Exception):
-    """A page could not be read (after the client's own retries), so the export cannot be complete."""
-
-    def __init__(self, page: int, error: TatumError) -> None:
-        super().__init__(f"Page {page + 1} could not be read: {error}")
-        self.page = page
-        self.error = error
-
-
 class ExportCancelled(Exception):
     """The user asked the job to stop."""
-
-
-class _Stopped(Exception):
-    """A page read skipped because the export is stopping."""
-
-
-# --- The file --------------------------------------------------------------------------------------
-
-
-def export_file_name(job: ExportJob, started: datetime) -> str:
-    """The name the user downloads, e.g. `customers-all-20261125T120000Z.csv`."""
-    return f"customers-{job.scope}-{started.astimezone(UTC):%Y%m%dT%H%M%SZ}.csv"
-
-
-def csv_row(customer: Customer) -> list[str]:
-    """One customer as a CSV row, every cell made safe for spreadsheets."""
-    return safe_row(
-        [
-            customer.id,
-            customer.external_id,
-            customer.active,
-            customer.enabled,
-            customer.accounting_currency,
-            customer.customer_country,
-            country_name(customer.customer_country) if customer.customer_country else "",
-            customer.provider_country,
-            country_name(customer.provider_country) if customer.provider_country else "",
-        ]
-    )
 
 
 # --- Running a job ---------------------------------------------------------------------------------
@@ -164,7 +100,8 @@ def export_take_over(*, job: ExportJob, task_id: str) -> ExportJob | None:
 def export_continue(job: ExportJob) -> ExportJob:
     """Run a job this worker has claimed (`_claim` or `export_take_over`) from its checkpoint to the end."""
     with acting_as(job.user, request_id=job.request_id or None):
-        run = _ExportRun(job)
+        # An export from the customer index writes the same file without reading Tatum.
+        run = IndexExportRun(job) if job.source == ExportJob.Source.INDEX else _ExportRun(job)
         try:
             run.execute()
         except _JobLost:
@@ -208,51 +145,7 @@ def _claim(job_id: int) -> ExportJob | None:
 
 
 def _failure_fields(failure: PageFailed) -> dict[str, str]:
-    error = failure.error
-    # A garbled answer came with a 200: its class says more than its status.
-    status_code = f"http_{error.status}" if error.status and error.status >= 300 else ""
-    code = error.error_code or status_code or type(error).__name__
-    return {"error_code": code[:100], "error_message": f"Page {failure.page + 1} {_failure_reason(error)}"}
-
-
-def _failure_reason(error: TatumError) -> str:
-    if isinstance(error, SamePageTwice):
-        return "came back the same as the page before it: check the TATUM_OFFSET_MODE setting."
-    user_message = message_for(error)
-    return f"could not be read. {user_message.title} {user_message.next_step}"
-
-
-class _CallLog:
-    """Collects the client's call records from the reading threads for the coordinator to store.
-
-    Every call beyond the first of a page read is the client retrying it, so retries are calls less reads.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: list[CallRecord] = []
-        self._calls = 0
-        self._reads = 0
-
-    def add(self, record: CallRecord) -> None:
-        with self._lock:
-            self._records.append(record)
-            self._calls += 1
-
-    def count_read(self) -> None:
-        with self._lock:
-            self._reads += 1
-
-    @property
-    def retries(self) -> int:
-        # While a read waits for its first answer it is counted and its call is not yet: never below 0.
-        with self._lock:
-            return max(0, self._calls - self._reads)
-
-    def drain(self) -> list[CallRecord]:
-        with self._lock:
-            records, self._records = self._records, []
-            return records
+    return {"error_code": failure.error_code, "error_message": failure.reason}
 
 
 @dataclass
@@ -276,11 +169,8 @@ class _ExportRun:
 
     job: ExportJob
     counters: _Counters = field(default_factory=_Counters)
-    calls: _CallLog = field(default_factory=_CallLog)
-    stop: threading.Event = field(default_factory=threading.Event)
+    calls: CallLog = field(default_factory=CallLog)
     seen: set[str] = field(default_factory=set)
-    previous_ids: list[str] = field(default_factory=list)
-    in_flight: dict[int, Future[list[Customer]]] = field(default_factory=dict)
     partial_bytes: int = 0
     last_flush: float = 0.0
     # Set when another worker took the job over: this run then writes nothing more.
@@ -297,8 +187,6 @@ class _ExportRun:
         self.retries_before = self.job.page_retries
 
     def execute(self) -> None:
-        # Calls are handed to the call log and recorded by this thread (see the module docstring).
-        self.client = tatum_client(on_call=self.calls.add)
         self.temp_path.parent.mkdir(parents=True, exist_ok=True)
         first_page = self._open_partial_file()
         # Appending: plain UTF-8, since the byte order mark is already at the start of the file.
@@ -350,83 +238,40 @@ class _ExportRun:
     # --- Reading and writing pages ---
 
     def _read_all_pages(self, first_page: int) -> None:
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"export-{self.job.pk}")
-        try:
-            self._drive(pool, first_page)
-        finally:
-            self.stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            self._wait_for_reads()
-            pool.shutdown(wait=True)
-
-    def _drive(self, pool: ThreadPoolExecutor, first_page: int) -> None:
-        """Keep up to `concurrency` pages in flight; write them in page order; stop after a short page."""
-        in_flight = self.in_flight
-        arrived: dict[int, Future[list[Customer]]] = {}
-        next_to_read = next_to_write = first_page
-        last_page: int | None = None
-        while last_page is None:
-            while len(in_flight) < self.concurrency and next_to_read - next_to_write < self.window:
-                in_flight[next_to_read] = self._submit(pool, next_to_read)
-                next_to_read += 1
-            wait(in_flight.values(), timeout=PROGRESS_INTERVAL, return_when=FIRST_COMPLETED)
-            for page in [page for page, future in in_flight.items() if future.done()]:
-                arrived[page] = in_flight.pop(page)
-            while last_page is None and next_to_write in arrived:
-                # A failure surfaces only in turn: a page after the last one may fail harmlessly.
-                customers = _page_result(next_to_write, arrived.pop(next_to_write))
-                self._write_page(self.writer, next_to_write, customers)
-                if len(customers) < PAGE_SIZE:
-                    last_page = next_to_write
-                next_to_write += 1
-            self._tick()
-
-    def _wait_for_reads(self) -> None:
-        """Let the reads in flight return (their calls are charged and recorded), still reporting."""
-        # Reads the pool cancelled before they started never finish: `wait` would wait for them forever.
-        pending = {future for future in self.in_flight.values() if not future.cancelled()}
-        while pending:
-            _, pending = wait(pending, timeout=PROGRESS_INTERVAL)
-            if pending and not self.lost:
-                self._beat()
-
-    def _submit(self, pool: ThreadPoolExecutor, page: int) -> Future[list[Customer]]:
-        # Each read runs in a copy of this context, so its log lines and headers carry the job's request id.
-        context = contextvars.copy_context()
-        return pool.submit(context.run, self._read_page, page)
-
-    def _read_page(self, page: int) -> list[Customer]:
-        """One page (runs in a reading thread). The client retries what may pass; nothing here does."""
-        if self.stop.is_set():
-            raise _Stopped
-        self.calls.count_read()
-        return self.client.list_customers(page_size=PAGE_SIZE, page=page)
-
-    def _write_page(self, writer: Any, page: int, customers: list[Customer]) -> None:
-        """Write the page, fsync it and store the checkpoint: a page counts once it is durable."""
-        ids = [customer.id for customer in customers]
-        if self.previous_ids and len(customers) == PAGE_SIZE and ids == self.previous_ids:
-            raise PageFailed(page, SamePageTwice("Tatum returned the same page twice."))
-        self.previous_ids = ids
-        rows = []
-        duplicates = 0
-        for customer in customers:
+        """Write the pages in page order as the reader hands them out, reporting between them."""
+        reader = LedgerReader(
+            calls=self.calls,
+            concurrency=self.concurrency,
+            window=self.window,
+            interval=PROGRESS_INTERVAL,
+            first_page=first_page,
             # Kept as written (spreadsheet-safe), so a resumed run rebuilds the set from the file.
-            key = safe_cell(customer.id)
-            if key in self.seen:
-                # Offset paging over a ledger that changes while it is read can repeat a customer.
-                duplicates += 1
-                continue
-            self.seen.add(key)
-            if self.export_filter.matches(customer):
-                rows.append(csv_row(customer))
+            seen=self.seen,
+            key=lambda customer: safe_cell(customer.id),
+            on_wait=self._beat_while_mine,
+            name=f"export-{self.job.pk}",
+        )
+        with reader:
+            for page in reader.pages():
+                if page is not None:
+                    self._write_page(self.writer, page.number, page)
+                self._tick()
+
+    def _beat_while_mine(self) -> None:
+        if not self.lost:
+            self._beat()
+
+    def _write_page(self, writer: Any, number: int, page: LedgerPage) -> None:
+        """Write the page's customers not written before (page `number`), fsync the file and store the
+        checkpoint: a page counts once it is durable."""
+        rows = [csv_row(customer) for customer in page.customers if self.export_filter.matches(customer)]
         writer.writerows(rows)
         self._sync(self.file)
         counters = self.counters
         counters.pages_read += 1
-        counters.rows_read += len(customers)
+        counters.rows_read += page.read
         counters.rows_written += len(rows)
-        counters.duplicates_skipped += duplicates
+        counters.duplicates_skipped += page.duplicates
         self._flush()
 
     # --- The job row ---
@@ -537,20 +382,13 @@ def _ids_in(path: Path) -> set[str]:
         return {row[0] for row in reader if row}
 
 
-def _page_result(page: int, future: Future[list[Customer]]) -> list[Customer]:
-    try:
-        return future.result()
-    except TatumError as error:
-        raise PageFailed(page, error) from error
-
-
 # --- Audit -----------------------------------------------------------------------------------------
 
 
 def export_audit_finished(job: ExportJob, actor: Actor) -> None:
     """Record how the job ended: finished, failed with its reason, or cancelled."""
-    reason = f"Export {job.pk}: {job.rows_written} rows written from {job.rows_read} customers read"
-    reason += f", {job.credits_spent} credits"
+    reason = f"Export {job.pk} ({export_source_text(job)}): {job.rows_written} rows written"
+    reason += f" from {job.rows_read} customers read, {job.credits_spent} credits"
     if job.status == Status.SUCCEEDED:
         audit_entry_record(
             actor=actor, action=AuditEntry.Action.EXPORT_FINISHED, outcome=Outcome.SUCCEEDED, reason=reason

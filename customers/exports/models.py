@@ -30,7 +30,15 @@ class ExportJob(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     username = models.CharField(max_length=150)
+
+    class Source(models.TextChoices):
+        LIVE = "live", "Live from Tatum"
+        INDEX = "index", "The customer index"
+
     scope = models.CharField(max_length=16, choices=Scope.choices)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.LIVE)
+    # For an export from the index: the time of the index it was written from (its last complete sync).
+    as_of = models.DateTimeField(null=True, blank=True)
     filters = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     retry_of = models.ForeignKey(

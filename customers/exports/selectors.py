@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from customers.exports.filters import ExportFilter
 from customers.exports.models import ExportJob
+from customers.index.models import CustomerRecord
+from customers.index.reader import read_window
 from customers.tatum import CREDIT_COSTS, MAX_PAGE_SIZE
 from customers.templatetags.customer_tags import duration_words
 
@@ -53,6 +55,36 @@ def export_scope_text(job: ExportJob) -> str:
     if job.scope == ExportJob.Scope.ALL:
         return "All customers"
     return "Customers matching: " + ExportFilter.from_json(job.filters).describe()
+
+
+def export_source_text(job: ExportJob) -> str:
+    """Where the job's customers come from, in words."""
+    if job.source != ExportJob.Source.INDEX:
+        return "live from Tatum"
+    if job.as_of is None:
+        return "from the customer index"
+    return f"from the customer index as of {export_as_of_text(job.as_of)}"
+
+
+def export_as_of_text(as_of: datetime) -> str:
+    """The time of the index, as pages and audit entries say it: "2026-12-07 01:00 UTC"."""
+    return f"{as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+# --- The customer index as a source ----------------------------------------------------------------
+
+
+def export_index_records(export_filter: ExportFilter) -> QuerySet[CustomerRecord]:
+    """The rows an export from the index writes: those matching the filter, by internal id, leaving
+    out the customers the last complete sync did not find in Tatum (missing from Tatum)."""
+    lookups = {
+        "active": export_filter.active,
+        "enabled": export_filter.enabled,
+        "customer_country": export_filter.customer_country,
+        "compliance_gap": export_filter.compliance_gap,
+    }
+    chosen = {field: value for field, value in lookups.items() if value is not None}
+    return CustomerRecord.objects.filter(missing_since__isnull=True, **chosen).order_by("tatum_id")
 
 
 # --- Files -----------------------------------------------------------------------------------------
@@ -104,15 +136,10 @@ class ExportEstimate:
         return duration_words(self.seconds)
 
 
-def read_window(concurrency: int) -> int:
-    """How many pages an export may have read and not yet written: those in flight, and those that
-    arrived early and wait for an earlier, slower page."""
-    return 2 * max(1, int(concurrency))
-
-
 def export_estimate() -> ExportEstimate:
     """Cost and duration of reading the whole ledger, judged by the last export that read all of it."""
-    last = ExportJob.objects.filter(status=Status.SUCCEEDED).order_by("-finished_at", "-id").first()
+    live = ExportJob.objects.filter(status=Status.SUCCEEDED, source=ExportJob.Source.LIVE)
+    last = live.order_by("-finished_at", "-id").first()
     if last is None:
         return ExportEstimate(customers=None, pages=None, credits=None, seconds=None)
     # The last page is the first one that comes back short (empty when the count divides evenly), and

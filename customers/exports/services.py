@@ -23,15 +23,21 @@ from customers.exports.selectors import (
     export_file_path,
     export_partial_file_path,
     export_scope_text,
+    export_source_text,
     export_stalled_for,
     export_unfinished_for,
 )
 from customers.exports.tasks import export_customers, export_task_abandon, export_watch_schedule
+from customers.index.selectors import index_as_of
 
 logger = logging.getLogger(__name__)
 
 Status = ExportJob.Status
 Outcome = AuditEntry.Outcome
+
+
+class IndexNotSynced(Exception):
+    """An export from the customer index was asked for, but the index has never been synced."""
 
 
 class ExportAlreadyRunning(Exception):
@@ -43,33 +49,46 @@ class ExportAlreadyRunning(Exception):
 
 
 def export_start(
-    *, actor: Actor, export_filter: ExportFilter, retry_of: ExportJob | None = None
+    *,
+    actor: Actor,
+    export_filter: ExportFilter,
+    source: str = ExportJob.Source.LIVE,
+    retry_of: ExportJob | None = None,
 ) -> ExportJob:
     """Create an export job, record the request in the audit trail and queue the job for a worker.
 
-    Raises ExportAlreadyRunning when the user has an unfinished export. A stalled one (its worker
-    stopped reporting) does not count: it is stopped as failed, and the new export continues from the
-    pages it had written when both have the same scope.
+    `source` is live (read Tatum's whole ledger) or index (write the customer index, as of its last
+    complete sync: no Tatum call, no credits). Raises IndexNotSynced for an export from an index that
+    was never synced, and ExportAlreadyRunning when the user has an unfinished export. A stalled one
+    (its worker stopped reporting) does not count: it is stopped as failed, and a new export from
+    Tatum continues from the pages it had written when both have the same scope.
     """
     user = actor.user
+    from_index = source == ExportJob.Source.INDEX
+    as_of = index_as_of() if from_index else None
+    if from_index and as_of is None:
+        raise IndexNotSynced
     running = export_unfinished_for(user)
     if running is not None:
         raise ExportAlreadyRunning(running)
     for stalled in export_stalled_for(user):
         _fail_stalled(stalled, actor)
-        if retry_of is None and stalled.filters == export_filter.to_json():
+        if retry_of is None and (stalled.source, stalled.filters) == (source, export_filter.to_json()):
             retry_of = stalled
     job = ExportJob.objects.create(
         user=user,
         username=user.get_username(),
         scope=ExportJob.Scope.ALL if export_filter.is_empty else ExportJob.Scope.FILTERED,
+        source=source,
+        as_of=as_of,
         filters=export_filter.to_json(),
         retry_of=retry_of,
         request_id=(actor.request_id or new_request_id())[:64],
         created_at=timezone.now(),
-        estimated_rows=export_estimate().customers,
+        # An export from the index counts its rows when it starts.
+        estimated_rows=None if from_index else export_estimate().customers,
     )
-    reason = f"Export {job.pk}: {export_scope_text(job)}"
+    reason = f"Export {job.pk}: {export_scope_text(job)}, {export_source_text(job)}"
     if retry_of is not None:
         reason += f" (retry of export {retry_of.pk})"
     audit_entry_record(
@@ -159,7 +178,9 @@ def export_retry(*, actor: Actor, job: ExportJob) -> ExportJob:
     """
     if job.status == Status.RUNNING and job.is_stalled:
         _fail_stalled(job, actor)
-    return export_start(actor=actor, export_filter=ExportFilter.from_json(job.filters), retry_of=job)
+    return export_start(
+        actor=actor, export_filter=ExportFilter.from_json(job.filters), source=job.source, retry_of=job
+    )
 
 
 def export_audit_download(*, actor: Actor, job: ExportJob, outcome: str, message: str = "") -> None:

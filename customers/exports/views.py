@@ -25,14 +25,17 @@ from customers.exports.selectors import (
     export_jobs_visible_to,
     export_progress,
     export_scope_text,
+    export_source_text,
 )
 from customers.exports.services import (
     ExportAlreadyRunning,
+    IndexNotSynced,
     export_audit_download,
     export_cancel,
     export_retry,
     export_start,
 )
+from customers.index.selectors import index_as_of
 from customers.pages import render_partial_or_page
 
 _EXPORT = AuditEntry.Action.EXPORT_CUSTOMERS
@@ -48,10 +51,16 @@ def export_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _request_form(data: Any = None) -> ExportRequestForm:
+    return ExportRequestForm(data, index_as_of=index_as_of(), estimate=export_estimate())
+
+
 def _list_context(request: HttpRequest, form: ExportRequestForm | None = None) -> dict[str, Any]:
     jobs = list(export_jobs_visible_to(request.user).select_related("user")[:_LIST_LIMIT])
+    form = form or _request_form()
     return {
-        "form": form or ExportRequestForm(),
+        "form": form,
+        "index_as_of": form.index_as_of,
         "jobs": [_job_row(job) for job in jobs],
         # A stalled export counts: a live worker takes it over, and the list shows that.
         "any_active": any(job.is_active for job in jobs),
@@ -66,6 +75,7 @@ def _job_row(job: ExportJob) -> dict[str, Any]:
     return {
         "job": job,
         "scope_text": export_scope_text(job),
+        "source_text": export_source_text(job),
         "file_available": export_file_available(job),
         "progress": export_progress(job),
     }
@@ -74,11 +84,18 @@ def _job_row(job: ExportJob) -> dict[str, Any]:
 @require_POST
 @permission_required(permissions.EXPORT_CUSTOMERS, audited_action=_EXPORT)
 def export_create(request: HttpRequest) -> HttpResponse:
-    form = ExportRequestForm(request.POST)
+    form = _request_form(request.POST)
     if not form.is_valid():
         return render(request, "customers/export_list.html", _list_context(request, form), status=400)
     try:
-        job = export_start(actor=Actor.from_request(request), export_filter=form.export_filter())
+        job = export_start(
+            actor=Actor.from_request(request),
+            export_filter=form.export_filter(),
+            source=form.cleaned_data["source"],
+        )
+    except IndexNotSynced:
+        form.add_error("source", "The customer index has never been synced. Export live from Tatum instead.")
+        return render(request, "customers/export_list.html", _list_context(request, form), status=400)
     except ExportAlreadyRunning as running:
         messages.info(
             request, f"Export {running.job.pk} is still running: it is shown below. Wait for it or cancel it."
@@ -97,6 +114,7 @@ def export_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "progress": export_progress(job),
         "job": job,
         "scope_text": export_scope_text(job),
+        "source_text": export_source_text(job),
         "file_available": export_file_available(job),
         "retention_days": settings.EXPORT_RETENTION_DAYS,
     }

@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from customers.audit.models import AuditEntry
+from customers.compliance.selectors import CASE_ACTIONS
 from customers.credits.client import tatum_client
 from customers.tatum import Account, Customer, TatumError
 
@@ -99,8 +100,10 @@ def customer_detail_get(*, customer_id: str, known: CustomerSnapshot | None = No
 
 
 def customer_history(*, customer_id: str) -> QuerySet[AuditEntry]:
-    """Every audit entry of the customer, newest first."""
-    return AuditEntry.objects.filter(customer_id=customer_id).select_related("actor")
+    """Every audit entry of the customer, newest first, but for its compliance review: that is on the
+    case's page, for those who review cases."""
+    entries = AuditEntry.objects.filter(customer_id=customer_id).exclude(action__in=CASE_ACTIONS)
+    return entries.select_related("actor")
 
 
 @dataclass(frozen=True)

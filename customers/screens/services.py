@@ -17,6 +17,8 @@ from customers.audit.selectors import unsettled_entry_list
 from customers.audit.trail import Actor, audit_entry_close, audit_entry_open, audit_entry_record
 from customers.credits.circuit import circuit_check_writes
 from customers.credits.client import tatum_client
+from customers.index.models import CustomerRecord
+from customers.index.services import records_seen
 from customers.screens.selectors import (
     CustomerDetail,
     CustomerSnapshot,
@@ -39,6 +41,7 @@ from customers.user_messages import ALREADY_IN_STATE_CODES
 
 Outcome = AuditEntry.Outcome
 Action = AuditEntry.Action
+SeenBy = CustomerRecord.SeenBy
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ def customer_update(
             lambda: tatum_client().update_customer(current.customer.id, external_id=external_id, **sent),
         )
         audit_entry_close(entry, outcome=Outcome.SUCCEEDED, http_status=200)
+    records_seen([updated], seen_by=CustomerRecord.SeenBy.WRITE)
     return UpdateResult(customer=updated, entry=entry)
 
 
@@ -179,7 +183,13 @@ def customer_state_change(*, actor: Actor, customer_id: str, action: str, reason
                 error_message=f"Reading the customer before the change failed, so nothing was sent: {exc}",
             )
             raise
-        return _state_change_send(actor, customer, action, change, client, reason)
+        result = _state_change_send(actor, customer, action, change, client, reason)
+    if result.error is None:
+        # The index learns the state Tatum now holds (after a failed write, or one of unknown outcome,
+        # the state is uncertain: the next read or sync tells).
+        succeeded = result.entry.outcome == Outcome.SUCCEEDED
+        records_seen([result.customer], seen_by=SeenBy.WRITE if succeeded else SeenBy.READ)
+    return result
 
 
 def _state_change_send(
@@ -457,3 +467,17 @@ def _accounts_after(detail: CustomerDetail, account_id: str, change: AccountChan
             balance = Balance(account.balance.account_balance, 0) if change.value else account.balance
             accounts.append(replace(account, frozen=change.value, balance=balance))
     return replace(detail, accounts=accounts)
+
+
+# --- Compliance review ---------------------------------------------------------------------------
+
+
+def customer_record_for_review(*, customer_id: str) -> CustomerRecord:
+    """The customer's row in the index, to open a compliance case on. When the index does not hold it
+    yet, the customer is read from Tatum (1 credit) and written through. Raises the read's `TatumError`."""
+    record = CustomerRecord.objects.filter(tatum_id=customer_id).first()
+    if record is not None:
+        return record
+    customer = customer_get(customer_id=customer_id).customer
+    records_seen([customer], seen_by=CustomerRecord.SeenBy.READ)
+    return CustomerRecord.objects.get(tatum_id=customer.id)

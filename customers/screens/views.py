@@ -6,14 +6,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import reswap, retarget
+from django_htmx.http import push_url, replace_url, reswap, retarget
 
 from customers import permissions
 from customers.audit.access import permission_required
@@ -21,7 +23,21 @@ from customers.audit.locks import CustomerBusy
 from customers.audit.models import AuditEntry
 from customers.audit.selectors import entry_page, entry_page_requested, unsettled_entry_list
 from customers.audit.trail import Actor
+from customers.compliance.forms import CaseFlagForm
+from customers.compliance.selectors import case_notes
+from customers.compliance.services import CaseRefused, case_flag, customer_case_get
 from customers.credits.circuit import circuit_is_open
+from customers.index.filters import (
+    FILTER_PARAMS,
+    FIND_PARAM,
+    SEARCH_INPUT_ID,
+    TABLE_COLUMNS,
+    sort_headers,
+)
+from customers.index.filters import PAGE_SIZES as INDEX_PAGE_SIZES
+from customers.index.models import CustomerRecord
+from customers.index.selectors import index_as_of, record_exact_get, record_list
+from customers.index.services import records_seen
 from customers.pages import error_context, is_partial_request, upstream_error_page
 from customers.screens.forms import (
     DEFAULT_PAGE_SIZE,
@@ -48,6 +64,7 @@ from customers.screens.services import (
     CustomerUnsettled,
     account_state_change,
     customer_accounts_deactivate,
+    customer_record_for_review,
     customer_state_change,
     customer_update,
 )
@@ -92,6 +109,51 @@ def _checked_id(customer_id: str) -> str:
 @vary_on_headers("HX-Request")
 @permission_required(permissions.VIEW_CUSTOMERS)
 def customer_list_view(request: HttpRequest) -> HttpResponse:
+    """The customer index: search, filters, sort and pages, free of Tatum credits. Submitting the search
+    (`find`) opens the customer whose id it is exactly."""
+    if FIND_PARAM in request.GET:
+        return _customer_find(request)
+    listing = record_list(data=request.GET)
+    state = listing.state
+    context = {
+        "listing": listing,
+        "state": state,
+        "sort_headers": sort_headers(listing.filterset.sort_value, TABLE_COLUMNS),
+        "page_range": listing.page.paginator.get_elided_page_range(listing.page.number, on_each_side=2),
+        "page_sizes": INDEX_PAGE_SIZES,
+        "as_of": index_as_of(),
+        "can_sync": request.user.has_perm(permissions.SYNC_CUSTOMERS),
+        "filtered": any(state.get(name) for name in FILTER_PARAMS),
+    }
+    if not is_partial_request(request):
+        return render(request, "customers/customer_list.html", context)
+    response = render(request, "customers/partials/customer_table.html", {**context, "oob": True})
+    url = f"{request.path}?{state.urlencode()}" if state else request.path
+    # Typing replaces the address as it goes, so that Back does not step through every letter.
+    typed = request.htmx.trigger == SEARCH_INPUT_ID
+    return replace_url(response, url) if typed else push_url(response, url)
+
+
+def _customer_find(request: HttpRequest) -> HttpResponse:
+    """An exact external or internal id opens that customer: from the index, or, when the index has
+    nothing like it (a customer it has not seen yet), by asking Tatum through the lookup."""
+    query = request.GET.get("q", "").strip()
+    is_id = bool(query) and not id_problem(query)
+    record = record_exact_get(customer_id=query) if is_id else None
+    if record is not None:
+        return redirect("customers:customer_detail", customer_id=record.tatum_id)
+    listing = record_list(data=request.GET)
+    if is_id and not listing.count:
+        return redirect(f"{reverse('customers:customer_lookup')}?{urlencode({'q': query})}")
+    state = listing.state
+    return redirect(f"{request.path}?{state.urlencode()}" if state else request.path)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@permission_required(permissions.VIEW_CUSTOMERS)
+def customer_live_list_view(request: HttpRequest) -> HttpResponse:
+    """Tatum's own pages of customers, as they are now: 1 credit a page."""
     params = CustomerListParams(request.GET)
     if params.is_valid():
         size, page = params.page_size(), params.page_number()
@@ -103,10 +165,13 @@ def customer_list_view(request: HttpRequest) -> HttpResponse:
         context["customers"] = customer_list(page_size=size, page=page - 1)
     except TatumError as exc:
         context.update(error_context(exc))
+    else:
+        # What Tatum just showed refreshes the index: one statement for the page.
+        records_seen(context["customers"], seen_by=CustomerRecord.SeenBy.READ)
     if is_partial_request(request):
-        return render(request, "customers/partials/customer_table.html", context)
+        return render(request, "customers/partials/customer_live_table.html", context)
     context["lookup_form"] = CustomerLookupForm()
-    return render(request, "customers/customer_list.html", context)
+    return render(request, "customers/customer_live_list.html", context)
 
 
 @require_GET
@@ -145,6 +210,7 @@ def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
     if detail.customer.id != customer_id:
         # An external id shaped like an internal one.
         return _redirect_to_detail(request, detail.snapshot)
+    records_seen([detail.customer], seen_by=CustomerRecord.SeenBy.READ, at=detail.snapshot.read_at)
     accounts = detail.accounts
     context = _status_context(
         request, detail.customer, None if accounts is None else len(accounts), detail.snapshot.read_at
@@ -155,7 +221,47 @@ def customer_detail(request: HttpRequest, customer_id: str) -> HttpResponse:
         history=entry_page(customer_history(customer_id=customer_id), size=HISTORY_RECENT),
     )
     context.update(_accounts_context(request, detail))
+    context.update(_compliance_context(request, customer_id))
     return render(request, "customers/customer_detail.html", context)
+
+
+# Notes of the customer's compliance case shown on its page; the case page has them all.
+CASE_NOTES_RECENT = 3
+
+
+def _compliance_context(request: HttpRequest, customer_id: str) -> dict[str, Any]:
+    """The customer's compliance case: in full for who reviews cases, its status alone for others."""
+    case = customer_case_get(customer_id)
+    can_view = request.user.has_perm(permissions.VIEW_COMPLIANCE_CASES)
+    can_flag = request.user.has_perm(permissions.WORK_COMPLIANCE_CASES)
+    return {
+        "case": case,
+        "can_view_cases": can_view,
+        "can_flag": can_flag and (case is None or case.status == case.Status.CLEARED),
+        "flag_form": CaseFlagForm(),
+        "case_notes": case_notes(case, newest=CASE_NOTES_RECENT) if case and can_view else [],
+    }
+
+
+@require_POST
+@permission_required(permissions.WORK_COMPLIANCE_CASES, audited_action=AuditEntry.Action.CASE_OPEN)
+def customer_flag(request: HttpRequest, customer_id: str) -> HttpResponse:
+    """Flag the customer for compliance review: opens a case, unless one is under way."""
+    customer_id = _checked_id(customer_id)
+    form = CaseFlagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Nothing was flagged: {form.errors['reason'][0]}")
+        return redirect("customers:customer_detail", customer_id=customer_id)
+    try:
+        record = customer_record_for_review(customer_id=customer_id)
+        case = case_flag(record=record, reason=form.cleaned_data["reason"], actor=Actor.from_request(request))
+    except TatumError as exc:
+        messages.error(request, f"Nothing was flagged: {message_for(exc)}")
+    except CaseRefused as exc:
+        messages.error(request, f"Nothing was flagged: {exc}")
+    else:
+        messages.success(request, f"Case #{case.pk} is open: the customer is in the compliance review queue.")
+    return redirect("customers:customer_detail", customer_id=customer_id)
 
 
 @require_GET

@@ -26,6 +26,7 @@ EXPORTERS = {"Manager", "superuser"}
 
 CASES = [
     ("list", "get", "/customers/", None, VIEWERS),
+    ("live list", "get", "/customers/live/", None, VIEWERS),
     ("lookup", "get", "/customers/lookup/?q=cust-001", None, VIEWERS),
     ("detail", "get", f"/customers/{CUSTOMER_ID}/", None, VIEWERS),
     ("change history", "get", f"/customers/{CUSTOMER_ID}/history/", None, VIEWERS),

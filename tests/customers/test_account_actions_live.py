@@ -36,8 +36,14 @@ def support_client(client, live_tatum):
 
 
 def customer_with_accounts(external_id: str, count: int) -> tuple[str, list[str]]:
-    """A customer with `count` BTC accounts, all with a zero balance: (customer id, account ids)."""
-    accounts = [tatum_client().create_account(currency="BTC", external_id=external_id) for _ in range(count)]
+    """A customer with `count` BTC accounts, all with a zero balance: (customer id, account ids). Both
+    countries are set, so no compliance case opens when the dashboard reads the customer."""
+    accounts = [
+        tatum_client().create_account(
+            currency="BTC", external_id=external_id, customer_country="DE", provider_country="MT"
+        )
+        for _ in range(count)
+    ]
     return accounts[0].customer_id, [account.id for account in accounts]
 
 

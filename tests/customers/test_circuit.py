@@ -26,7 +26,7 @@ STATE_FORM = {"external_id": "cust-001", "active": "True", "enabled": "True", "r
 def _fail_reads_until_open(tatum, support_client) -> None:
     tatum.get(url("/v3/ledger/customer"), body=requests.ConnectionError("refused"))
     while not circuit_is_open():
-        support_client.get("/customers/")
+        support_client.get("/customers/live/")
         assert len(tatum.calls) <= FAILURE_THRESHOLD * 4
 
 
@@ -77,7 +77,7 @@ def test_any_answer_from_tatum_closes_the_circuit(support_client, tatum):
 def test_a_successful_read_closes_the_circuit(support_client, tatum):
     _fail_reads_until_open(tatum, support_client)
     tatum.replace("GET", url("/v3/ledger/customer"), json=[customer_json()])
-    support_client.get("/customers/")
+    support_client.get("/customers/live/")
     assert not circuit_is_open()
     assert "Changes are paused" not in support_client.get("/").content.decode()
 
@@ -99,7 +99,7 @@ def test_the_status_offers_no_action_while_writes_are_paused(paused):
 def test_the_list_page_whose_read_opens_the_circuit_already_says_changes_are_paused(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), body=requests.ConnectionError("refused"))
     while True:
-        page = support_client.get("/customers/").content.decode()
+        page = support_client.get("/customers/live/").content.decode()
         if circuit_is_open():
             break
         assert "Changes are paused" not in page

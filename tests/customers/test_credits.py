@@ -257,7 +257,7 @@ def test_a_page_counts_its_own_calls_in_the_credits_it_shows(client: Any, alice:
     client.force_login(alice)
     with responses.RequestsMock() as tatum:
         tatum.get(f"{settings.TATUM_API_URL}/v3/ledger/customer", json=[])
-        page = client.get("/customers/").content.decode()
+        page = client.get("/customers/live/").content.decode()
     assert "1 credit today" in page
     assert ApiCall.objects.get().user == alice
 
@@ -271,7 +271,7 @@ def test_a_page_shows_the_credits_stored_before_it_and_its_own(
     client.force_login(alice)
     with responses.RequestsMock() as tatum:
         tatum.get(f"{settings.TATUM_API_URL}/v3/ledger/customer", json=[])
-        list_page = client.get("/customers/").content.decode()
+        list_page = client.get("/customers/live/").content.decode()
         tatum.get(f"{settings.TATUM_API_URL}/v3/ledger/customer/abc", status=404, json={"statusCode": 404})
         lookup_page = client.get("/customers/lookup/?q=abc").content.decode()
     assert "5 credits today" in list_page  # a whole page rendered while Tatum answers

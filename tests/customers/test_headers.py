@@ -30,7 +30,7 @@ def assert_locked_down(response) -> None:
 
 def test_a_signed_in_page_is_private_and_not_stored(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    response = support_client.get("/customers/")
+    response = support_client.get("/customers/live/")
     assert response.status_code == 200
     assert response["Cache-Control"] == PRIVATE
     assert_locked_down(response)
@@ -38,7 +38,7 @@ def test_a_signed_in_page_is_private_and_not_stored(support_client, tatum):
 
 def test_an_htmx_fragment_is_private_and_not_stored(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    response = support_client.get("/customers/?page=1", headers={"HX-Request": "true"})
+    response = support_client.get("/customers/live/?page=1", headers={"HX-Request": "true"})
     assert response.content.decode().lstrip().startswith('<section id="customer-table"')
     assert response["Cache-Control"] == PRIVATE
     assert_locked_down(response)

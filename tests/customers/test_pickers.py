@@ -99,7 +99,7 @@ def test_pages_name_codes_as_the_pickers_do(support_client, tatum):
     tatum.get(
         url("/v3/ledger/customer"), json=[customer_json(accountingCurrency="DOGE", providerCountry=None)]
     )
-    page = support_client.get("/customers/").content.decode()
+    page = support_client.get("/customers/live/").content.decode()
     # Cells name the code, with the whole label as the tooltip where a narrow column cuts it.
     assert '<span class="clip" title="Dogecoin (DOGE)">Dogecoin (DOGE)</span>' in page
     assert '<span class="clip" title="Germany (DE)">Germany (DE)</span>' in page

@@ -47,7 +47,7 @@ def test_list_shows_states_in_words_names_and_compliance_gaps(support_client, ta
             ),
         ],
     )
-    page = body(support_client.get("/customers/"))
+    page = body(support_client.get("/customers/live/"))
     assert "Active" in page and "Inactive" in page and "Disabled" in page
     assert "Euro (EUR)" in page and "Dogecoin (DOGE)" in page
     assert "Germany (DE)" in page and "Czechia (CZ)" in page
@@ -59,7 +59,7 @@ def test_list_escapes_every_value_tatum_sends_exactly_once(support_client, tatum
     hostile = """<img src=x onerror=alert(1)>&"'"""
     escaped = "&lt;img src=x onerror=alert(1)&gt;&amp;&quot;&#x27;"
     tatum.get(url("/v3/ledger/customer"), json=[customer_json(id=hostile, externalId=hostile)])
-    page = body(support_client.get("/customers/"))
+    page = body(support_client.get("/customers/live/"))
     assert "<img src=x" not in page
     assert f"<code>{escaped}</code>" in page
     assert f'data-copy="{escaped}"' in page and f'aria-label="Copy internal id {escaped}"' in page
@@ -72,7 +72,7 @@ def test_list_escapes_every_value_tatum_sends_exactly_once(support_client, tatum
 
 def test_list_reads_the_requested_page_with_one_call_and_links_to_the_next(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json(id=f"{i:024x}") for i in range(10)])
-    response = support_client.get("/customers/?size=10&page=3")
+    response = support_client.get("/customers/live/?size=10&page=3")
     assert tatum.calls[0].request.params == {"pageSize": "10", "offset": "20"}
     assert len(tatum.calls) == 1
     assert ApiCall.objects.count() == 1
@@ -83,13 +83,13 @@ def test_list_reads_the_requested_page_with_one_call_and_links_to_the_next(suppo
 def test_list_uses_page_offsets_when_tatum_counts_offset_in_pages(support_client, tatum, settings):
     settings.TATUM_OFFSET_MODE = "pages"
     tatum.get(url("/v3/ledger/customer"), json=[])
-    support_client.get("/customers/?size=50&page=3")
+    support_client.get("/customers/live/?size=50&page=3")
     assert tatum.calls[0].request.params == {"pageSize": "50", "offset": "2"}
 
 
 def test_htmx_list_request_gets_only_the_table_fragment(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    response = support_client.get("/customers/?size=20&page=1", headers={"HX-Request": "true"})
+    response = support_client.get("/customers/live/?size=20&page=1", headers={"HX-Request": "true"})
     page = body(response)
     assert page.lstrip().startswith('<section id="customer-table"')
     assert "<html" not in page
@@ -98,20 +98,20 @@ def test_htmx_list_request_gets_only_the_table_fragment(support_client, tatum):
 
 def test_list_distinguishes_no_customers_from_the_end_of_the_list(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[])
-    assert "No customers yet" in body(support_client.get("/customers/"))
-    assert "End of list" in body(support_client.get("/customers/?page=5"))
+    assert "No customers yet" in body(support_client.get("/customers/live/"))
+    assert "End of list" in body(support_client.get("/customers/live/?page=5"))
 
 
 def test_a_short_page_offers_no_next_link(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    page = body(support_client.get("/customers/?size=10&page=1"))
+    page = body(support_client.get("/customers/live/?size=10&page=1"))
     assert 'rel="next"' not in page
     assert "End of list" in page
 
 
 def test_list_that_cannot_load_says_so_and_offers_a_retry(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), body=requests.ConnectionError("refused"))
-    response = support_client.get("/customers/?size=10&page=2")
+    response = support_client.get("/customers/live/?size=10&page=2")
     page = body(response)
     assert response.status_code == 200
     assert "Could not load customers" in page and "Try again" in page
@@ -120,7 +120,7 @@ def test_list_that_cannot_load_says_so_and_offers_a_retry(support_client, tatum)
 
 def test_invalid_page_parameters_fall_back_to_the_first_page_without_a_bad_call(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[])
-    response = support_client.get("/customers/?size=51&page=-1")
+    response = support_client.get("/customers/live/?size=51&page=-1")
     assert response.status_code == 200
     assert tatum.calls[0].request.params["offset"] == "0"
     assert tatum.calls[0].request.params["pageSize"] == "20"
@@ -144,14 +144,14 @@ def test_invalid_page_parameters_fall_back_to_the_first_page_without_a_bad_call(
 )
 def test_upstream_problems_each_get_their_own_banner(support_client, tatum, status, payload, banner):
     tatum.get(url("/v3/ledger/customer"), json=payload, status=status)
-    page = body(support_client.get("/customers/"))
+    page = body(support_client.get("/customers/live/"))
     assert banner in page
     assert "Could not load customers" in page
 
 
 def test_a_list_page_is_whole_with_nothing_left_of_its_late_parts(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    page = body(support_client.get("/customers/"))
+    page = body(support_client.get("/customers/live/"))
     assert "<!--late" not in page
     assert page.count('id="upstream-banner"') == 1 and page.count('id="customer-table"') == 1
     assert "1 credit today" in page and "cust-001" in page
@@ -160,17 +160,17 @@ def test_a_list_page_is_whole_with_nothing_left_of_its_late_parts(support_client
 
 def test_a_list_address_that_is_not_valid_shows_the_first_page_and_says_so_once(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    page = body(support_client.get("/customers/?size=7&page=zero"))
+    page = body(support_client.get("/customers/live/?size=7&page=zero"))
     assert tatum.calls[0].request.params == {"pageSize": "20", "offset": "0"}
     assert "That page address was not valid, so the first page is shown." in page
     assert "cust-001" in page
-    again = body(support_client.get("/customers/"))
+    again = body(support_client.get("/customers/live/"))
     assert "That page address was not valid" not in again
 
 
 def test_htmx_gets_only_the_table_of_the_list(support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    fragment = body(support_client.get("/customers/?size=10", headers={"HX-Request": "true"}))
+    fragment = body(support_client.get("/customers/live/?size=10", headers={"HX-Request": "true"}))
     assert fragment.lstrip().startswith('<section id="customer-table"')
     assert "<html" not in fragment and "cust-001" in fragment
 
@@ -190,9 +190,9 @@ def page_fails_to_render(monkeypatch, failing_template: str) -> None:
 
 def test_a_list_page_that_fails_to_render_still_records_its_call(support_client, tatum, monkeypatch):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    page_fails_to_render(monkeypatch, "customers/customer_list.html")
+    page_fails_to_render(monkeypatch, "customers/customer_live_list.html")
     with pytest.raises(RuntimeError, match="template bug"):
-        support_client.get("/customers/")
+        support_client.get("/customers/live/")
     assert ApiCall.objects.filter(route="/v3/ledger/customer").count() == 1
 
 
@@ -822,7 +822,7 @@ def test_a_fragment_htmx_swaps_in_brings_the_header_credits_up_to_date(support_c
     assert "2 credits today" in page
 
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    fragment = body(support_client.get("/customers/?size=10", headers=HTMX))
+    fragment = body(support_client.get("/customers/live/?size=10", headers=HTMX))
     assert OOB_CREDITS.findall(fragment) == ["3"]  # the detail's 2 and this page's own call
 
     tatum.put(url(f"{CUSTOMER_PATH}/disable"), status=204)
@@ -832,7 +832,8 @@ def test_a_fragment_htmx_swaps_in_brings_the_header_credits_up_to_date(support_c
 
 def test_only_fragments_htmx_swaps_in_carry_the_credits(client, support_client, tatum):
     tatum.get(url("/v3/ledger/customer"), json=[customer_json()])
-    boosted = body(support_client.get("/customers/", headers={"HX-Request": "true", "HX-Boosted": "true"}))
+    boosted_headers = {"HX-Request": "true", "HX-Boosted": "true"}
+    boosted = body(support_client.get("/customers/live/", headers=boosted_headers))
     assert boosted.count('id="credits-today"') == 1 and OOB_CREDITS.findall(boosted) == []
     not_found = support_client.get("/customers/..%2F/", headers=HTMX)
     assert not_found.status_code == 404 and OOB_CREDITS.findall(body(not_found)) == []

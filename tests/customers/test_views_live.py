@@ -39,7 +39,7 @@ def calls_for(action) -> int:
 
 def test_each_action_costs_the_floor_in_upstream_calls(support_client, customer):
     cid = customer.id
-    assert calls_for(lambda: support_client.get("/customers/?size=50")) == 1
+    assert calls_for(lambda: support_client.get("/customers/live/?size=50")) == 1
     assert calls_for(lambda: support_client.get("/customers/lookup/?q=live-1")) == 1
     assert calls_for(lambda: support_client.get(f"/customers/{cid}/")) == 1  # the lookup's read is reused
     assert calls_for(lambda: support_client.get(f"/customers/{cid}/")) == 2
@@ -53,7 +53,7 @@ def test_each_action_costs_the_floor_in_upstream_calls(support_client, customer)
 
 
 def test_list_and_detail_show_what_the_sandbox_holds(support_client, customer):
-    page = support_client.get("/customers/?size=10").content.decode()
+    page = support_client.get("/customers/live/?size=10").content.decode()
     assert "live-1" in page and "Germany (DE)" in page and "Compliance gap" in page
     detail = support_client.get(f"/customers/{customer.id}/").content.decode()
     assert "BTC" in detail and "provider country missing" in detail

@@ -183,7 +183,7 @@ def test_the_api_key_is_never_rendered_even_when_tatum_echoes_it(client, setting
     mocked_responses.get("https://tatum.test/v3/tatum/version", status=401, json=refusal)
     mocked_responses.get("https://tatum.test/v3/ledger/customer", status=401, json=refusal)
     client.force_login(make_user("Support"))
-    page = client.get("/customers/").content.decode()
+    page = client.get("/customers/live/").content.decode()
     assert "refuses the dashboard" in page
     assert secret not in page
 

@@ -1,8 +1,8 @@
 """Every page of the dashboard, by role: the table the layout and accessibility tests walk.
 
-One line per page. A `Screen` names the page, its address (with `{customer}`, `{entry}`, `{unknown}`
-and `{job}` filled in from the demo data `site_seed` makes), the roles that open it, and the heading a
-user sees there, so a page that silently turned into an error page fails the test.
+One line per page. A `Screen` names the page, its address (with `{customer}`, `{entry}`, `{unknown}`,
+`{job}` and `{case}` filled in from the demo data `site_seed` makes), the roles that open it, and the
+heading a user sees there, so a page that silently turned into an error page fails the test.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ from customers.audit.trail import (
     audit_entry_open,
     audit_entry_record,
 )
+from customers.compliance.models import ComplianceCase
+from customers.compliance.services import case_claim, case_flag, case_note_add, case_status_change
 from customers.credits.client import tatum_client
 from customers.exports.models import ExportJob
+from customers.index.models import CustomerRecord
+from customers.index.services import records_seen
 from tests.e2e.helpers import sandbox_customer
 from tests.users import make_user
 
@@ -39,10 +43,12 @@ EVERYONE = frozenset(ROLE_GROUPS)
 CHANGERS = frozenset({SUPPORT, ADMIN})
 REVIEWERS = frozenset({COMPLIANCE, MANAGER, ADMIN})
 EXPORTERS = frozenset({MANAGER, ADMIN})
+CASE_VIEWERS = frozenset({COMPLIANCE, MANAGER, ADMIN})
 
 # Tables whose rows hold one line at desktop width.
 CUSTOMER_ROWS = "#customer-table table"
 AUDIT_ROWS = "#audit-log table"
+CASE_ROWS = "#compliance-queue table"
 DISABLE = "Disable customer {external_id}?"
 NOT_ALLOWED = "You do not have access to this"
 
@@ -62,6 +68,13 @@ SCREENS = [
     Screen("login", "/accounts/login/", frozenset({SIGNED_OUT}), "Sign in"),
     Screen("home", "/", EVERYONE, "Welcome, {user}"),
     Screen("customer-list", "/customers/", EVERYONE, "Customers", one_line_rows=CUSTOMER_ROWS),
+    Screen(
+        "customer-live-list",
+        "/customers/live/",
+        EVERYONE,
+        "Customers live from Tatum",
+        one_line_rows=CUSTOMER_ROWS,
+    ),
     Screen("customer-lookup", "/customers/lookup/", EVERYONE, "Find a customer"),
     Screen("customer-detail", "/customers/{customer}/", EVERYONE, "{external_id}"),
     Screen("customer-edit", "/customers/{customer}/edit/", CHANGERS, "Edit customer {external_id}"),
@@ -74,6 +87,8 @@ SCREENS = [
     Screen("export-list", "/exports/", EXPORTERS, "Exports"),
     Screen("export-detail", "/exports/{job}/", EXPORTERS, "Export {job}"),
     Screen("credit-usage", "/credits/", EXPORTERS, "Credit usage"),
+    Screen("compliance-queue", "/compliance/", CASE_VIEWERS, "Compliance review", one_line_rows=CASE_ROWS),
+    Screen("compliance-case", "/compliance/{case}/", CASE_VIEWERS, "Case #{case}: {external_id}"),
     Screen("forbidden", "/exports/", frozenset({SUPPORT, COMPLIANCE}), NOT_ALLOWED, 403),
     Screen("forbidden", "/customers/{customer}/edit/", frozenset({MANAGER}), NOT_ALLOWED, 403),
     Screen("not-found", "/no-such-page/", EVERYONE, "Page not found", 404),
@@ -117,12 +132,14 @@ def site_seed(live_server) -> Site:
     entry = _audit_history(users[SUPPORT], users[MANAGER], customer.id, customer.external_id)
     unknown = _unknown_outcome(users[SUPPORT], customer.id, customer.external_id)
     job = _finished_export(users[MANAGER])
+    case = _compliance_case(make_user("Compliance", "olga"), customer)
     values = {
         "customer": customer.id,
         "external_id": customer.external_id,
         "entry": str(entry.pk),
         "unknown": str(unknown.pk),
         "job": str(job.pk),
+        "case": str(case.pk),
     }
     return Site(url=live_server.url, values=values, users=users)
 
@@ -205,6 +222,18 @@ def _finished_export(user) -> ExportJob:
         file_removed_at=finished,
         file_name="customers-all-20261205T010000Z.csv",
     )
+
+
+def _compliance_case(officer, customer) -> ComplianceCase:
+    """A case under review with a note, as an officer leaves it."""
+    records_seen([customer], seen_by=CustomerRecord.SeenBy.READ)
+    actor = Actor(user=officer, request_id="45c48cce2e2d7fbdea1afc51c7c6ad26")
+    case = case_flag(
+        record=CustomerRecord.objects.get(tatum_id=customer.id), reason="Adverse media", actor=actor
+    )
+    case = case_claim(case=case, actor=actor)
+    case_note_add(case=case, text="Asked for documents", actor=actor)
+    return case_status_change(case=case, status=ComplianceCase.Status.IN_REVIEW, reason="", actor=actor)
 
 
 def signed_in_context(browser: Browser, site: Site, role: str, width: int) -> BrowserContext:

@@ -36,8 +36,12 @@ def history(support) -> dict[str, str]:
     """Two sandbox customers and what support did to them; returns external id -> internal id."""
     client = tatum_client()
     ids = {}
+    # Both countries set: a customer without one gets a compliance case (and its entry) when it is read.
+    places = {"customer_country": "DE", "provider_country": "CZ"}
     for external_id in ("acme-001", "globex-002"):
-        ids[external_id] = client.create_account(currency="BTC", external_id=external_id).customer_id
+        ids[external_id] = client.create_account(
+            currency="BTC", external_id=external_id, **places
+        ).customer_id
     actor = Actor(user=support, request_id="req-journey-0001")
     for external_id, reason, outcome in [
         ("acme-001", "Ticket 101: chargeback", Outcome.SUCCEEDED),

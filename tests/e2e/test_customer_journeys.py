@@ -50,7 +50,7 @@ def test_support_looks_up_a_customer_fixes_a_country_and_disables_with_a_reason(
     expect(credits).to_have_text(f"{spent + 3} credits today")
     history = page.locator("#customer-history")
     expect(history).to_contain_text("Suspected account takeover, ticket 4711")
-    expect(history).to_contain_text("customerCountry")
+    expect(history).to_contain_text("Customer country")
     assert tatum_client().get_customer(customer.id).enabled is False
     assert list(AuditEntry.objects.values_list("action", "outcome").order_by("started_at")) == [
         ("update", "succeeded"),

@@ -30,9 +30,9 @@ def test_the_customer_lists_search_box_has_focus_on_arrival_and_a_swap_leaves_fo
     # A part of the page swapped in by htmx does not pull focus back to the box.
     rows = page.get_by_label("Rows per page")
     rows.focus()
-    rows.select_option("10")
-    expect(page).to_have_url(re.compile(r"size=10"))
-    expect(page.get_by_role("heading", name="Customer list, page 1")).to_be_attached()
+    rows.select_option("20")
+    expect(page).to_have_url(re.compile(r"size=20"))
+    expect(page.get_by_role("heading", name="Matching customers, page 1")).to_be_attached()
     expect(lookup).not_to_be_focused()
 
 

@@ -87,8 +87,8 @@ class ReadJourney:
 
 
 READ_JOURNEYS = {
-    "list page": ReadJourney(lambda c: "/customers/?size=10&page=1", 1, 200, 200),
-    "list table over htmx": ReadJourney(lambda c: "/customers/?size=10&page=1", 1, 200, 200, htmx=True),
+    "list page": ReadJourney(lambda c: "/customers/live/?size=10&page=1", 1, 200, 200),
+    "list table over htmx": ReadJourney(lambda c: "/customers/live/?size=10&page=1", 1, 200, 200, htmx=True),
     "lookup": ReadJourney(lambda c: f"/customers/lookup/?q={c.external_id}", 1, 200, 302),
     "detail page": ReadJourney(lambda c: f"/customers/{c.id}/", 2, 503, 200),
     "edit form": ReadJourney(lambda c: f"/customers/{c.id}/edit/", 1, 503, 200),
@@ -387,7 +387,7 @@ def test_after_repeated_failures_a_change_sends_nothing_until_its_own_read_is_an
     url = f"/customers/{customer.id}/disable/"
     fault_next("500", count=FAILURE_THRESHOLD)
     for _ in range(FAILURE_THRESHOLD):
-        assert "Tatum had an internal error." in text(support_client.get("/customers/"))
+        assert "Tatum had an internal error." in text(support_client.get("/customers/live/"))
     assert circuit_is_open()
     before = CallTally.now()
     fault_next("500")

@@ -109,7 +109,7 @@ def test_any_list_paging_parameters_show_a_page_and_ask_tatum_only_for_valid_one
     fake_tatum.reset()
     query = urlencode({name: value for name, value in (("size", size), ("page", page)) if value is not None})
 
-    response = support_client.get(f"/customers/?{query}", headers=HTMX if htmx else {})
+    response = support_client.get(f"/customers/live/?{query}", headers=HTMX if htmx else {})
 
     assert_no_server_error(response)
     assert response.status_code == 200

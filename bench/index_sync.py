@@ -1,0 +1,215 @@
+"""Customer index sync benchmark: how close a sync of the whole ledger comes to the speed the Tatum plan
+allows, what it costs, and whether the worker's memory stays flat as the ledger grows.
+
+    .venv/bin/python bench/index_bench.py sync [--customers 10000] [--memory-customers 100000]
+                                               [--latency-ms 50] [--rps 40] [--concurrency 4]
+
+(`main(argv)` is what `bench/index_bench.py sync` calls; `python bench/index_sync.py` works too.)
+
+Like bench/export_bench.py, whose helpers it uses, it builds a throwaway dashboard in a temporary
+directory (its own SQLite database), serves it with gunicorn on a free loopback port with the sandbox
+answering after `--latency-ms`, seeds the sandbox, and runs each sync in a fresh `db_worker --batch`
+process: the real worker, reading the sandbox over HTTP and upserting the index page by page. Each
+worker process reports its own peak RSS.
+
+Speed: a sync cannot beat `max(pages / rps, pages x latency / concurrency)`; the ratio of the wall time
+to that floor is the figure of merit, measured on the larger ledger. Cost: credits spent against the
+pages read. Memory: the worker's peak RSS syncing `--memory-customers` against `--customers`.
+The table is printed and saved to bench/results/index_sync.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from export_bench import GUNICORN_THREADS, _environment, _free_port, _manage, _start_server
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+RESULTS = ROOT / "bench" / "results" / "index_sync.txt"
+PAGE_SIZE = 50
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse_args(argv)
+    if args.worker:
+        _worker_run()
+        return
+    with tempfile.TemporaryDirectory(prefix="index-sync-bench-") as tmp:
+        report = _bench(args, Path(tmp))
+    print(report)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(report + "\n", encoding="utf-8")
+    print(f"\nSaved to {RESULTS.relative_to(ROOT)}")
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=10_000, help="the smaller ledger")
+    parser.add_argument(
+        "--memory-customers", type=int, default=100_000, help="the larger ledger (speed, cost and memory)"
+    )
+    parser.add_argument("--latency-ms", type=int, default=50, help="delay the sandbox adds to each answer")
+    parser.add_argument("--rps", type=float, default=40.0, help="TATUM_MAX_RPS")
+    parser.add_argument("--concurrency", type=int, default=4, help="TATUM_EXPORT_CONCURRENCY")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def _bench(args: argparse.Namespace, tmp: Path) -> str:
+    port = _free_port()
+    env = _environment(args, tmp, port)
+    _manage(env, "migrate", "--noinput", "-v", "0")
+    _manage(env, "seed_sandbox", "--customers", str(args.customers), "--seed", "1")
+    server = _start_server(env, port, tmp)
+    try:
+        small = _sync(env)
+        more = args.memory_customers - args.customers
+        _manage(env, "seed_sandbox", "--customers", str(more), "--seed", "2")
+        first = _sync(env)
+        nightly = _sync(env)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return _report(args, small, first, nightly)
+
+
+def _sync(env: dict[str, str]) -> dict[str, float]:
+    """One sync in a fresh worker process; returns what the worker reports."""
+    result = subprocess.run(
+        [PYTHON, str(Path(__file__).resolve()), "--worker"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.exit(f"The sync worker failed:\n{result.stdout}\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _report(
+    args: argparse.Namespace, small: dict[str, float], first: dict[str, float], nightly: dict[str, float]
+) -> str:
+    command = (
+        f".venv/bin/python bench/index_bench.py sync --customers {args.customers} "
+        f"--memory-customers {args.memory_customers} --latency-ms {args.latency_ms} --rps {args.rps:g} "
+        f"--concurrency {args.concurrency}"
+    )
+    difference = nightly["max_rss_mb"] - small["max_rss_mb"]
+    heap_difference = nightly["anon_mb"] - small["anon_mb"]
+    lines = [
+        f"Customer index sync benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"command: {command}",
+        f"server:  gunicorn, 1 process x {GUNICORN_THREADS} threads, SQLite (WAL), a temporary directory,",
+        f"         SANDBOX_LATENCY_MS={args.latency_ms}",
+        f"worker:  db_worker --batch, TATUM_MAX_RPS={args.rps:g}, concurrency {args.concurrency}",
+        "",
+        *_speed_lines(args, nightly, "The nightly sync: every customer known, compliance cases already open"),
+        "",
+        *_speed_lines(args, first, "The first sync of the new customers: each one upserted, a case opened"),
+        "",
+        "Worker memory: peak RSS of the db_worker process, and at the end its own memory (anonymous) and",
+        "the pages of the SQLite file it maps (file-backed: the page cache's, shared, not the worker's)",
+        f"  {int(small['customers_read']):>7,} customers      {small['max_rss_mb']:>10.1f} MB peak, "
+        f"{small['anon_mb']:.1f} MB own, {small['file_mb']:.1f} MB mapped (took {small['seconds']:.1f} s)",
+        f"  {int(nightly['customers_read']):>7,} customers      {nightly['max_rss_mb']:>10.1f} MB peak, "
+        f"{nightly['anon_mb']:.1f} MB own, {nightly['file_mb']:.1f} MB mapped (nightly)",
+        f"  {int(first['customers_read']):>7,} customers      {first['max_rss_mb']:>10.1f} MB peak, "
+        f"{first['anon_mb']:.1f} MB own, {first['file_mb']:.1f} MB mapped (first sync)",
+        f"  growth, own memory     {heap_difference:>10.1f} MB "
+        f"(goal <= 25 MB: {_verdict(heap_difference <= 25)})",
+        f"  growth, peak RSS       {difference:>10.1f} MB (goal <= 25 MB: {_verdict(difference <= 25)})",
+    ]
+    return "\n".join(lines)
+
+
+def _speed_lines(args: argparse.Namespace, run: dict[str, float], title: str) -> list[str]:
+    customers = int(run["customers_read"])
+    pages = int(run["pages_read"])
+    calls, credits = int(run["calls"]), int(run["credits"])
+    by_rate = pages / args.rps
+    by_latency = pages * args.latency_ms / 1000 / args.concurrency
+    floor = max(by_rate, by_latency)
+    ratio = run["seconds"] / floor
+    return [
+        f"{title} ({customers:,} customers)",
+        f"  pages read             {pages:>10,}   (the last one short: the end of the list)",
+        f"  requests made          {calls:>10,}   (reads past the end included: {calls - pages})",
+        f"  credits spent          {credits:>10,}   (1 per request: {_verdict(credits == calls)})",
+        f"  rows in the index      {int(run['index_rows']):>10,}",
+        f"  compliance cases open  {int(run['cases']):>10,}",
+        f"  wall time              {run['seconds']:>10.2f} s (run start to finish)",
+        f"  floor                  {floor:>10.2f} s = max({pages} / {args.rps:g} rps, "
+        f"{pages} x {args.latency_ms} ms / {args.concurrency}) = max({by_rate:.2f}, {by_latency:.2f})",
+        f"  ratio                  {ratio:>10.3f}   (goal <= 1.15: {_verdict(ratio <= 1.15)})",
+        f"  rate                   {customers / run['seconds']:>10,.0f} customers/s",
+        f"  mean round trip        {run['mean_call_ms']:>10.1f} ms",
+    ]
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+# --- The child: one sync through the real worker ----------------------------------------------------
+
+
+def _worker_run() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from customers.audit.trail import Actor
+    from customers.compliance.models import ComplianceCase
+    from customers.credits.models import ApiCall
+    from customers.index.models import CustomerRecord, SyncRun
+    from customers.index.services import sync_start
+
+    run = sync_start(actor=Actor(user=None))
+    call_command("db_worker", batch=True, startup_delay=False, verbosity=0)
+    run = SyncRun.objects.get(pk=run.pk)
+    if run.status != SyncRun.Status.SUCCEEDED:
+        sys.exit(f"Sync {run.pk} ended {run.status}: {run.error_message}")
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    durations = list(ApiCall.objects.filter(request_id=run.request_id).values_list("duration_ms", flat=True))
+    summary = {
+        "seconds": (run.finished_at - run.started_at).total_seconds(),
+        "pages_read": run.pages_read,
+        "customers_read": run.customers_read,
+        "calls": len(durations),
+        "credits": run.credits_spent,
+        "index_rows": CustomerRecord.objects.count(),
+        "cases": ComplianceCase.objects.count(),
+        "max_rss_mb": peak_kb / 1024,
+        **_memory_now(),
+        "mean_call_ms": sum(durations) / max(len(durations), 1),
+    }
+    print(json.dumps(summary))
+
+
+def _memory_now() -> dict[str, float]:
+    """The process's resident memory now, split as Linux counts it: its own (anonymous: the heap) and
+    pages of files it maps (SQLite maps the database file: `PRAGMA mmap_size` in the settings)."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("RssAnon", "RssFile"):
+            fields[name] = int(value.split()[0]) / 1024
+    return {"anon_mb": fields.get("RssAnon", 0.0), "file_mb": fields.get("RssFile", 0.0)}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
