@@ -24,7 +24,7 @@ USERNAME = os.environ["BENCH_USERNAME"]
 PASSWORD = os.environ["BENCH_PASSWORD"]
 DETAIL_PATHS = [f"/customers/{quote(cid, safe='')}/" for cid in os.environ["BENCH_CUSTOMER_IDS"].split(",")]
 USERS = int(os.environ["BENCH_USERS"])
-LIST_PATH = "/customers/?size=50&page=1"
+LIST_PATH = "/customers/live/?size=50&page=1"
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 # Half the users start on the list page and half on a detail page; each user then alternates.

@@ -44,7 +44,7 @@ from run import (
     signed_in_session,
 )
 
-LIST_PATH = "/customers/?size=50&page=1"
+LIST_PATH = "/customers/live/?size=50&page=1"
 PAGE_TIMEOUT = 120
 SIGN_IN_TIMEOUT = 120
 # A page whose upstream read failed still answers 200, with the error in an alert.

@@ -313,7 +313,7 @@ def page_figures(
         action = "disable" if next(raw_disables) else "enable"
         return upstream.request("PUT", f"/v3/ledger/customer/{raw_customer['id']}/{action}")
 
-    list_path, detail_path = "/customers/?size=50&page=1", f"/customers/{cid}/"
+    list_path, detail_path = "/customers/live/?size=50&page=1", f"/customers/{cid}/"
     # (action, dashboard page, reference page or None, raw upstream call, the page's expected statuses)
     cases = [
         (
