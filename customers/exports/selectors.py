@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from customers.exports.filters import ExportFilter
 from customers.exports.models import ExportJob
 from customers.index.models import CustomerRecord
 from customers.index.reader import read_window
+from customers.index.runs import ProgressBar
 from customers.tatum import CREDIT_COSTS, MAX_PAGE_SIZE
 from customers.templatetags.customer_tags import duration_words
 
@@ -156,7 +156,7 @@ def export_estimate() -> ExportEstimate:
 
 
 @dataclass(frozen=True)
-class ExportProgress:
+class ExportProgress(ProgressBar):
     """What the progress page shows, worked out from the job row."""
 
     job: ExportJob
@@ -169,16 +169,6 @@ class ExportProgress:
     @property
     def determinate(self) -> bool:
         return self.bar_value is not None
-
-    @property
-    def percent(self) -> int | None:
-        if self.bar_value is None or not self.bar_max:
-            return None
-        return min(100, math.floor(100 * self.bar_value / self.bar_max))
-
-    @property
-    def elapsed_text(self) -> str:
-        return duration_words(self.elapsed)
 
     @property
     def time_left_text(self) -> str:

@@ -68,15 +68,13 @@ def sync_cost() -> SyncCost:
     return SyncCost(customers=sync_estimated_customers())
 
 
-@dataclass(frozen=True)
-class SyncProgress:
-    """What the progress bar shows, worked out from the run's row."""
+class ProgressBar:
+    """A background run's progress bar (a sync's or an export's): `bar_value` of `bar_max`, None when
+    not known, and how long the run has taken."""
 
-    run: SyncRun
-    stalled: bool
-    elapsed: timedelta | None
     bar_value: int | None
     bar_max: int | None
+    elapsed: timedelta | None
 
     @property
     def percent(self) -> int | None:
@@ -87,6 +85,17 @@ class SyncProgress:
     @property
     def elapsed_text(self) -> str:
         return duration_words(self.elapsed)
+
+
+@dataclass(frozen=True)
+class SyncProgress(ProgressBar):
+    """What the progress bar shows, worked out from the run's row."""
+
+    run: SyncRun
+    stalled: bool
+    elapsed: timedelta | None
+    bar_value: int | None
+    bar_max: int | None
 
 
 def sync_progress(run: SyncRun) -> SyncProgress:

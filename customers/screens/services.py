@@ -172,16 +172,7 @@ def customer_state_change(*, actor: Actor, customer_id: str, action: str, reason
         try:
             customer = client.get_customer(customer_id)
         except TatumError as exc:
-            audit_entry_record(
-                actor=actor,
-                action=action,
-                outcome=Outcome.FAILED,
-                customer_id=customer_id,
-                reason=reason,
-                http_status=exc.status,
-                error_code=exc.error_code,
-                error_message=f"Reading the customer before the change failed, so nothing was sent: {exc}",
-            )
+            _record_failed_read(actor, action, customer_id, reason, exc, "the customer")
             raise
         result = _state_change_send(actor, customer, action, change, client, reason)
     if result.error is None:
@@ -386,18 +377,25 @@ def _read_before_account_change(actor: Actor, customer_id: str, action: str, rea
         if detail.accounts_error is not None:
             raise detail.accounts_error
     except TatumError as exc:
-        audit_entry_record(
-            actor=actor,
-            action=action,
-            outcome=Outcome.FAILED,
-            customer_id=customer_id,
-            reason=reason,
-            http_status=exc.status,
-            error_code=exc.error_code,
-            error_message=f"Reading the accounts before the change failed, so nothing was sent: {exc}",
-        )
+        _record_failed_read(actor, action, customer_id, reason, exc, "the accounts")
         raise
     return detail
+
+
+def _record_failed_read(
+    actor: Actor, action: str, customer_id: str, reason: str, exc: TatumError, what: str
+) -> None:
+    """The entry of a change whose read beforehand failed: nothing was sent."""
+    audit_entry_record(
+        actor=actor,
+        action=action,
+        outcome=Outcome.FAILED,
+        customer_id=customer_id,
+        reason=reason,
+        http_status=exc.status,
+        error_code=exc.error_code,
+        error_message=f"Reading {what} before the change failed, so nothing was sent: {exc}",
+    )
 
 
 def _deactivated_here(detail: CustomerDetail, account_id: str) -> InactiveAccount | None:

@@ -92,7 +92,7 @@ def test_the_log_shows_each_entry_newest_first_with_its_whole_story(officer_clie
         "HTTP 403",
         "customer.deactivate.account.active",
         "Unable to deactivate customer, accounts not deactivated.",
-        "Request <code>req-deactivate-42</code>",
+        '<span class="audit-request-label">Request </span><code>req-deactivate-42</code>',
         "Succeeded",
         "Ticket 42: chargeback",
         f'href="/customers/{CUSTOMER_ID}/"',
