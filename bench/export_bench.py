@@ -164,8 +164,13 @@ def _start_server(env: dict[str, str], port: int, tmp: Path) -> subprocess.Popen
 
 def _export(env: dict[str, str]) -> dict[str, float]:
     """One export in a fresh worker process; returns what the worker reports."""
+    return run_worker(Path(__file__), env, "export")
+
+
+def run_worker(script: Path, env: dict[str, str], what: str) -> dict[str, float]:
+    """`script --worker` in a fresh process; returns the JSON its last line reports."""
     result = subprocess.run(
-        [PYTHON, str(Path(__file__).resolve()), "--worker"],
+        [PYTHON, str(script.resolve()), "--worker"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -173,7 +178,7 @@ def _export(env: dict[str, str]) -> dict[str, float]:
         check=False,
     )
     if result.returncode != 0:
-        sys.exit(f"The export worker failed:\n{result.stdout}\n{result.stderr}")
+        sys.exit(f"The {what} worker failed:\n{result.stdout}\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

@@ -24,16 +24,14 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from export_bench import GUNICORN_THREADS, _environment, _free_port, _manage, _start_server
+from export_bench import GUNICORN_THREADS, _environment, _free_port, _manage, _start_server, run_worker
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
 RESULTS = ROOT / "bench" / "results" / "index_sync.txt"
 PAGE_SIZE = 50
 
@@ -84,17 +82,7 @@ def _bench(args: argparse.Namespace, tmp: Path) -> str:
 
 def _sync(env: dict[str, str]) -> dict[str, float]:
     """One sync in a fresh worker process; returns what the worker reports."""
-    result = subprocess.run(
-        [PYTHON, str(Path(__file__).resolve()), "--worker"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        sys.exit(f"The sync worker failed:\n{result.stdout}\n{result.stderr}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_worker(Path(__file__), env, "sync")
 
 
 def _report(
