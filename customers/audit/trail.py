@@ -50,24 +50,70 @@ def audit_entry_open(
     reason: str = "",
 ) -> AuditEntry:
     """Write a `pending` entry now, committed on its own, before anything is sent to Tatum."""
+    return audit_entries_open(
+        actor=actor,
+        action=action,
+        about=[
+            {
+                "customer_id": customer_id,
+                "customer_external_id": customer_external_id,
+                "changes": changes,
+                "reason": reason,
+            }
+        ],
+    )[0]
+
+
+def audit_entries_open(*, actor: Actor, action: str, about: list[dict[str, Any]]) -> list[AuditEntry]:
+    """Write a `pending` entry for each of several like events at once, committed together before any of
+    their changes is made. Each dict of `about` gives an entry's `customer_id`, `customer_external_id`,
+    `changes` and `reason` (all optional)."""
     user = actor.user if getattr(actor.user, "is_authenticated", False) else None
-    with transaction.atomic(durable=True):
-        return AuditEntry.objects.create(
+    request_id = actor.request_id or request_id_to_store()
+    entries = [
+        AuditEntry(
             actor=user,
             actor_username=user.get_username() if user else "(system)",
             action=action,
-            customer_id=customer_id,
-            customer_external_id=customer_external_id,
-            changes=changes or {},
-            reason=reason,
-            request_id=actor.request_id or request_id_to_store(),
+            customer_id=fields.get("customer_id", ""),
+            customer_external_id=fields.get("customer_external_id", ""),
+            changes=fields.get("changes") or {},
+            reason=fields.get("reason", ""),
+            request_id=request_id,
             client_ip=actor.ip,
             user_agent=actor.user_agent,
             started_at=timezone.now(),
         )
+        for fields in about
+    ]
+    with transaction.atomic(durable=True):
+        # One INSERT; both databases return the new rows' ids.
+        return AuditEntry.objects.bulk_create(entries)
 
 
-def audit_entry_close(
+def audit_entry_close(entry: AuditEntry, *, outcome: str, **fields: Any) -> AuditEntry:
+    """Record how the call ended: `outcome`, and any of `http_status`, `error_code`, `error_message`,
+    `changes` and `customer_id`. `unknown` stays open for verification; every other outcome is final."""
+    _set_outcome(entry, outcome=outcome, **fields)
+    if outcome in (Outcome.PENDING, Outcome.UNKNOWN):
+        _save_open_entry(entry)
+    else:
+        _finalise([entry])
+    return entry
+
+
+def audit_entries_close(closings: list[tuple[AuditEntry, dict[str, Any]]]) -> None:
+    """Close several entries with final outcomes, each with the keyword arguments `audit_entry_close`
+    takes, and chain them in one transaction: one lock of the chain head for the whole batch."""
+    for entry, fields in closings:
+        if fields["outcome"] in (Outcome.PENDING, Outcome.UNKNOWN):
+            raise ValueError(f"Audit entry {entry.pk}: only final outcomes are closed together.")
+    for entry, fields in closings:
+        _set_outcome(entry, **fields)
+    _finalise([entry for entry, _ in closings])
+
+
+def _set_outcome(
     entry: AuditEntry,
     *,
     outcome: str,
@@ -76,8 +122,7 @@ def audit_entry_close(
     error_message: str = "",
     changes: dict[str, list[Any]] | None = None,
     customer_id: str | None = None,
-) -> AuditEntry:
-    """Record how the call ended. `unknown` stays open for verification; every other outcome is final."""
+) -> None:
     entry.outcome = outcome
     entry.http_status = http_status
     entry.error_code = error_code[:100]
@@ -87,11 +132,6 @@ def audit_entry_close(
     if customer_id:
         entry.customer_id = customer_id
     entry.finished_at = timezone.now()
-    if outcome in (Outcome.PENDING, Outcome.UNKNOWN):
-        _save_open_entry(entry)
-    else:
-        _finalise(entry)
-    return entry
 
 
 def audit_entry_record(*, actor: Actor, action: str, outcome: str, **fields: Any) -> AuditEntry:
@@ -122,23 +162,25 @@ def _save_open_entry(entry: AuditEntry) -> None:
         raise ValueError(f"Audit entry {entry.pk} is already final and cannot change.")
 
 
-def _finalise(entry: AuditEntry) -> None:
+def _finalise(entries: list[AuditEntry]) -> None:
+    """Seal the entries into the chain, in order, under one lock of its head."""
     with transaction.atomic(durable=True):
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
-        entry.sequence = head.last_sequence + 1
-        entry.prev_hash = head.last_hash
-        entry.entry_hash = entry.content_hash(head.last_hash)
-        updated = models.QuerySet.update(
-            AuditEntry.objects.filter(pk=entry.pk, sequence__isnull=True),
-            sequence=entry.sequence,
-            prev_hash=entry.prev_hash,
-            entry_hash=entry.entry_hash,
-            **{name: getattr(entry, name) for name in _OPEN_FIELDS},
-        )
-        if not updated:
-            raise ValueError(f"Audit entry {entry.pk} is already final and cannot change.")
-        head.last_sequence = entry.sequence
-        head.last_hash = entry.entry_hash
+        for entry in entries:
+            entry.sequence = head.last_sequence + 1
+            entry.prev_hash = head.last_hash
+            entry.entry_hash = entry.content_hash(head.last_hash)
+            updated = models.QuerySet.update(
+                AuditEntry.objects.filter(pk=entry.pk, sequence__isnull=True),
+                sequence=entry.sequence,
+                prev_hash=entry.prev_hash,
+                entry_hash=entry.entry_hash,
+                **{name: getattr(entry, name) for name in _OPEN_FIELDS},
+            )
+            if not updated:
+                raise ValueError(f"Audit entry {entry.pk} is already final and cannot change.")
+            head.last_sequence = entry.sequence
+            head.last_hash = entry.entry_hash
         head.save(update_fields=["last_sequence", "last_hash"])
 
 

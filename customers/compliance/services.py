@@ -19,7 +19,13 @@ from django.utils import timezone
 
 from customers.audit.models import AuditEntry
 from customers.audit.services import csv_lines
-from customers.audit.trail import Actor, audit_entry_close, audit_entry_open
+from customers.audit.trail import (
+    Actor,
+    audit_entries_close,
+    audit_entries_open,
+    audit_entry_close,
+    audit_entry_open,
+)
 from customers.compliance.models import CaseNote, ComplianceCase
 from customers.compliance.selectors import CaseFilters, case_csv_rows, case_list, customer_case_get
 
@@ -81,12 +87,20 @@ def cases_open_for_gaps(records: Iterable[Any], *, actor: Actor | None = None) -
             record__in=[record.pk for record in gaps], status__in=ComplianceCase.NOT_CLEARED
         ).values_list("record_id", flat=True)
     )
+    to_open = [record for record in gaps if record.pk not in covered]
+    if not to_open:
+        return 0
     system = Actor(user=None, request_id=actor.request_id if actor else "")
-    opened = 0
-    for record in gaps:
-        if record.pk not in covered and _case_open(record=record, actor=system, reason=_gap_reason(record)):
-            opened += 1
-    return opened
+    # A sync finds thousands of these: the batch is written in three commits, not three per case.
+    reasons = [_gap_reason(record) for record in to_open]
+    entries = audit_entries_open(
+        actor=system,
+        action=Action.CASE_OPEN,
+        about=[{"reason": reason, **_about(record)} for record, reason in zip(to_open, reasons, strict=True)],
+    )
+    cases = _cases_insert(to_open, reasons)
+    audit_entries_close([(entry, _case_opened(case)) for entry, case in zip(entries, cases, strict=True)])
+    return sum(case is not None for case in cases)
 
 
 def _gap_reason(record: Any) -> str:
@@ -112,10 +126,17 @@ def _case_open(*, record: Any, actor: Actor, reason: str) -> ComplianceCase | No
     """Open a case on `record`; None when another one was opened first (at most one is not cleared)."""
     user = actor.user if getattr(actor.user, "is_authenticated", False) else None
     entry = audit_entry_open(actor=actor, action=Action.CASE_OPEN, reason=reason, **_about(record))
+    case = _case_insert(record=record, user=user, reason=reason)
+    audit_entry_close(entry, **_case_opened(case))
+    return case
+
+
+def _case_insert(*, record: Any, user: Any, reason: str) -> ComplianceCase | None:
+    """Insert the case row; None when the record already has a case that is not cleared."""
     now = timezone.now()
     try:
         with transaction.atomic():
-            case = ComplianceCase.objects.create(
+            return ComplianceCase.objects.create(
                 record=record,
                 opened_by=user,
                 opened_by_username=user.get_username() if user else "",
@@ -124,12 +145,31 @@ def _case_open(*, record: Any, actor: Actor, reason: str) -> ComplianceCase | No
                 updated_at=now,
             )
     except IntegrityError:
-        audit_entry_close(
-            entry, outcome=Outcome.FAILED, error_message="A case was already open for this customer."
-        )
         return None
-    audit_entry_close(entry, outcome=Outcome.SUCCEEDED, changes={"case": case.pk})
-    return case
+
+
+def _cases_insert(records: list[Any], reasons: list[str]) -> list[ComplianceCase | None]:
+    """Insert a case for each record, in one statement; when one of them has gained a case meanwhile,
+    one at a time, so that the others still open (None for those that had one)."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return ComplianceCase.objects.bulk_create(
+                ComplianceCase(record=record, reason=reason, opened_at=now, updated_at=now)
+                for record, reason in zip(records, reasons, strict=True)
+            )
+    except IntegrityError:
+        return [
+            _case_insert(record=record, user=None, reason=reason)
+            for record, reason in zip(records, reasons, strict=True)
+        ]
+
+
+def _case_opened(case: ComplianceCase | None) -> dict[str, Any]:
+    """How the entry of a case's opening is closed."""
+    if case is None:
+        return {"outcome": Outcome.FAILED, "error_message": "A case was already open for this customer."}
+    return {"outcome": Outcome.SUCCEEDED, "changes": {"case": case.pk}}
 
 
 def _about(record: Any) -> dict[str, str]:

@@ -97,26 +97,14 @@ def sync_run(*, run_id: int, on_progress: Callable[[SyncRun], None] | None = Non
 
 
 def _claim(run_id: int) -> SyncRun | None:
-    """Move the run from queued to running; None when it was not queued, or another sync is running."""
+    """Move the run from queued to running; None when it was not queued (cancelled, or another worker
+    took it). No other sync can be running: the constraint `one_active_sync` allows one waiting or
+    running at a time."""
     now = timezone.now()
     claimed = SyncRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
         status=Status.RUNNING, started_at=now, heartbeat_at=now
     )
-    if not claimed:
-        return None
-    run = SyncRun.objects.get(pk=run_id)
-    other = SyncRun.objects.filter(status=Status.RUNNING).exclude(pk=run_id).first()
-    if other is not None and not sync_is_stalled(other):
-        SyncRun.objects.filter(pk=run_id).update(
-            status=Status.FAILED,
-            finished_at=timezone.now(),
-            error_code="already_running",
-            error_message=f"Sync {other.pk} was already running, so this one did not start.",
-        )
-        run.refresh_from_db()
-        sync_audit_finished(run, Actor(user=run.user, request_id=run.request_id))
-        return None
-    return run
+    return SyncRun.objects.get(pk=run_id) if claimed else None
 
 
 class _Sync:

@@ -92,6 +92,15 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # One sync at a time, however many managers press Start at once: a unique index on a
+            # constant over the waiting and running rows.
+            models.UniqueConstraint(
+                models.Value(True),
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_sync",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Sync {self.pk} ({self.get_status_display()})"

@@ -157,6 +157,7 @@ class LedgerReader:
         self.name = name
         self.stop = threading.Event()
         self.in_flight: dict[int, Future[list[Customer]]] = {}
+        self.next_to_read = first_page
         self.previous_ids: list[str] = []
         self.client = tatum_client(on_call=calls.add)
 
@@ -182,12 +183,10 @@ class LedgerReader:
         """
         in_flight = self.in_flight
         arrived: dict[int, Future[list[Customer]]] = {}
-        next_to_read = next_to_hand = self.first_page
+        self.next_to_read = next_to_hand = self.first_page
         done = False
         while not done:
-            while len(in_flight) < self.concurrency and next_to_read - next_to_hand < self.window:
-                in_flight[next_to_read] = self._submit(next_to_read)
-                next_to_read += 1
+            self._fill(next_to_hand)
             wait(in_flight.values(), timeout=self.interval, return_when=FIRST_COMPLETED)
             for page in [page for page, future in in_flight.items() if future.done()]:
                 arrived[page] = in_flight.pop(page)
@@ -198,9 +197,18 @@ class LedgerReader:
                 done = page.is_last
                 next_to_hand += 1
                 handed = True
+                if not done:
+                    # The next reads start before the caller stores this page, not after.
+                    self._fill(next_to_hand)
                 yield page
             if not handed:
                 yield None
+
+    def _fill(self, next_to_hand: int) -> None:
+        """Start reads until `concurrency` are in flight or the window is full."""
+        while len(self.in_flight) < self.concurrency and self.next_to_read - next_to_hand < self.window:
+            self.in_flight[self.next_to_read] = self._submit(self.next_to_read)
+            self.next_to_read += 1
 
     def _page(self, number: int, customers: list[Customer]) -> LedgerPage:
         ids = [customer.id for customer in customers]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from customers.audit.models import AuditEntry
@@ -57,13 +58,22 @@ def sync_start(*, actor: Actor, enqueue: bool = True) -> SyncRun:
             active, actor, status=Status.FAILED, error_code="worker_lost", error_message=STALLED_MESSAGE
         )
     user = actor.user if getattr(actor.user, "is_authenticated", False) else None
-    run = SyncRun.objects.create(
-        user=user,
-        username=user.get_username() if user else "",
-        request_id=(actor.request_id or new_request_id())[:64],
-        created_at=timezone.now(),
-        estimated_customers=sync_estimated_customers(),
-    )
+    estimate = sync_estimated_customers()
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(
+                user=user,
+                username=user.get_username() if user else "",
+                request_id=(actor.request_id or new_request_id())[:64],
+                created_at=timezone.now(),
+                estimated_customers=estimate,
+            )
+    except IntegrityError:
+        # Another start won the race since the check above (the constraint `one_active_sync`).
+        active = SyncRun.objects.filter(status__in=SyncRun.ACTIVE_STATUSES).first()
+        if active is None:
+            raise
+        raise SyncAlreadyRunning(active) from None
     cost = SyncCost(run.estimated_customers).text
     audit_entry_record(
         actor=actor,

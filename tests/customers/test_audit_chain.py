@@ -18,6 +18,8 @@ from customers.audit.models import AuditChainHead, AuditEntry, AuditEntryImmutab
 from customers.audit.services import audit_entry_verify
 from customers.audit.trail import (
     Actor,
+    audit_entries_close,
+    audit_entries_open,
     audit_entry_close,
     audit_entry_denied,
     audit_entry_open,
@@ -215,6 +217,34 @@ def test_the_walk_reads_a_chunk_at_a_time(chain, django_assert_num_queries):
 
 
 # --- No code path changes a sealed entry ----------------------------------------------------------
+
+
+def test_entries_closed_together_are_sealed_in_order_and_only_with_final_outcomes(chain, support):
+    actor = Actor(user=support, request_id="req-batch-0001")
+    opened = audit_entries_open(
+        actor=actor, action=Action.CASE_OPEN, about=[{"customer_id": "a" * 24}, {"reason": "Second"}]
+    )
+    assert [entry.outcome for entry in opened] == [Outcome.PENDING] * 2
+    assert [entry.request_id for entry in opened] == ["req-batch-0001"] * 2
+
+    with pytest.raises(ValueError, match="only final outcomes"):
+        audit_entries_close(
+            [(opened[0], {"outcome": Outcome.SUCCEEDED}), (opened[1], {"outcome": Outcome.UNKNOWN})]
+        )
+    assert not AuditEntry.objects.filter(pk__in=[e.pk for e in opened], sequence__isnull=False).exists()
+
+    audit_entries_close(
+        [
+            (opened[0], {"outcome": Outcome.SUCCEEDED, "changes": {"case": 7}}),
+            (opened[1], {"outcome": Outcome.FAILED, "error_message": "No"}),
+        ]
+    )
+    stored = list(AuditEntry.objects.filter(pk__in=[e.pk for e in opened]).order_by("sequence"))
+    assert [(e.sequence, e.outcome) for e in stored] == [(6, Outcome.SUCCEEDED), (7, Outcome.FAILED)]
+    assert stored[0].changes == {"case": 7} and stored[1].error_message == "No"
+    assert stored[1].prev_hash == stored[0].entry_hash
+    assert AuditChainHead.objects.get().last_sequence == 7
+    assert verify().startswith("Audit chain intact: 7 sealed entries verified")
 
 
 def test_a_sealed_entry_refuses_every_way_of_being_changed(chain):

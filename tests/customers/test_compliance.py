@@ -162,6 +162,51 @@ def test_a_gap_opens_one_case_however_often_it_is_seen():
     assert opened.changes == {"case": case.pk}
 
 
+def test_a_batch_of_gaps_opens_its_cases_each_with_its_own_entry_sealed_in_order():
+    rows = [
+        CustomerRecord.objects.create(
+            tatum_id=f"{number:024x}",
+            external_id=f"gap-{number}",
+            customer_country=country,
+            provider_country=provider,
+            active=True,
+            enabled=True,
+            compliance_gap=True,
+            first_seen_at=timezone.now(),
+            last_seen_at=timezone.now(),
+            last_seen_by=CustomerRecord.SeenBy.SYNC,
+        )
+        for number, (country, provider) in enumerate(
+            [("", "CZ"), ("DE", ""), ("", ""), ("DE", ""), ("", "CZ")], start=1
+        )
+    ]
+    with_case = rows[1]
+    assert cases_open_for_gaps([with_case]) == 1
+    first_entry = entries(Action.CASE_OPEN).get()
+
+    # The row with a case is left alone; a row given twice gets one case, its second entry failed.
+    assert cases_open_for_gaps([*rows, rows[0]]) == 4
+
+    cases = {case.record_id: case for case in ComplianceCase.objects.all()}
+    assert set(cases) == {row.pk for row in rows}
+    batch = list(entries(Action.CASE_OPEN).exclude(pk=first_entry.pk).order_by("sequence"))
+    assert [entry.customer_external_id for entry in batch] == ["gap-1", "gap-3", "gap-4", "gap-5", "gap-1"]
+    assert [entry.outcome for entry in batch] == [Outcome.SUCCEEDED] * 4 + [Outcome.FAILED]
+    assert batch[-1].error_message == "A case was already open for this customer."
+    assert [entry.changes["case"] for entry in batch[:4]] == [
+        cases[row.pk].pk for row in (rows[0], rows[2], rows[3], rows[4])
+    ]
+    assert [entry.reason for entry in batch[:3]] == [
+        "Customer country missing (found by a sync).",
+        "Both countries missing (found by a sync).",
+        "Provider country missing (found by a sync).",
+    ]
+    assert [entry.sequence for entry in batch] == list(
+        range(first_entry.sequence + 1, first_entry.sequence + 6)
+    )
+    assert audit_chain_verify().ok
+
+
 def test_each_missing_country_is_named_in_the_reason():
     records_seen(
         [customer(1, provider=None), customer(2, country=None, provider=None)],
@@ -636,3 +681,4 @@ def test_the_officer_with_an_escalated_gap_case_sees_the_moves_and_what_clearing
     assert "still lacks a country" in page
     other = body(logged_in(client, make_user("Compliance", "oscar")).get(f"/compliance/{case.pk}/"))
     assert "Only olivia, who has the case, can change its status." in other and "Clear</button>" not in other
+

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -240,6 +241,36 @@ def test_a_second_sync_is_refused_while_one_runs(started):
 
     assert refused.value.run == first
     assert SyncRun.objects.count() == 1
+
+
+def test_two_starts_at_the_same_moment_make_one_sync(started, monkeypatch):
+    """The second start passes the check for a running sync before the first one's row exists."""
+    from customers.index import services
+
+    estimate = services.sync_estimated_customers
+    others: list[SyncRun] = []
+
+    def a_start_in_between() -> int | None:
+        monkeypatch.setattr(services, "sync_estimated_customers", estimate)
+        others.append(started())  # another manager's start lands between the check and the insert
+        return estimate()
+
+    monkeypatch.setattr(services, "sync_estimated_customers", a_start_in_between)
+
+    with pytest.raises(SyncAlreadyRunning) as refused:
+        started()
+
+    assert refused.value.run == others[0]
+    assert list(SyncRun.objects.all()) == others
+    assert AuditEntry.objects.filter(action=AuditEntry.Action.SYNC_CUSTOMERS).count() == 1
+
+
+def test_the_database_holds_one_waiting_or_running_sync_at_most(db):
+    SyncRun.objects.create(status=Status.RUNNING, created_at=timezone.now())
+    SyncRun.objects.create(status=Status.SUCCEEDED, created_at=timezone.now())
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SyncRun.objects.create(status=Status.QUEUED, created_at=timezone.now())
 
 
 def test_a_sync_whose_worker_stopped_reporting_is_failed_when_a_new_one_starts(started, settings):

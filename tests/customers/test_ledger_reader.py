@@ -1,0 +1,44 @@
+"""The ledger reader shared by exports and the index sync, with Tatum faked by `responses`."""
+
+from __future__ import annotations
+
+import pytest
+from responses import matchers
+
+from customers.index.reader import CallLog, LedgerReader, read_window
+from tests.customers.conftest import customer_json, url
+
+pytestmark = pytest.mark.django_db
+
+LIST = url("/v3/ledger/customer")
+
+
+def serve(tatum, full_pages: int) -> None:
+    """`full_pages` pages of 50 customers, then empty pages for the reads past the end."""
+    for page in range(full_pages + 8):
+        customers = (
+            [customer_json(id=f"{page * 50 + n:024x}") for n in range(50)] if page < full_pages else []
+        )
+        query = matchers.query_param_matcher({"pageSize": "50", "offset": str(page * 50)})
+        tatum.get(LIST, match=[query], json=customers)
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 4])
+def test_reads_go_on_while_the_caller_stores_a_page(tatum, settings, concurrency):
+    settings.TATUM_MAX_RPS = 1000
+    serve(tatum, 12)
+    window = read_window(concurrency)
+    handed = []
+
+    with LedgerReader(calls=CallLog(), concurrency=concurrency, interval=0.05) as reader:
+        for page in reader.pages():
+            if page is None:
+                continue
+            handed.append(page.number)
+            if not page.is_last:
+                # While the caller holds this page, as many reads are under way as the window allows.
+                ahead = reader.next_to_read - (page.number + 1)
+                assert len(reader.in_flight) == concurrency or ahead == window
+
+    assert handed == list(range(13))
+    assert 13 <= reader.next_to_read < 13 + window
