@@ -28,6 +28,24 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite, the browser tests' database is a file, as the deployment's is: every thread (the live
+    server's requests, the test, the task worker) has a connection of its own, and SQLite's locks (the
+    settings' `timeout`, write-ahead log, IMMEDIATE transactions) make each wait for the others' writes.
+
+    The default in-memory test database does not wait: a second connection to it fails at once with
+    "database table is locked" while another writes. Shared by every thread on one connection instead,
+    it keeps one transaction state for all of them: a request's statement lands inside the worker's
+    open transaction, and a worker's `atomic(durable=True)` fails while a request's block is open.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("e2e-db") / "test.sqlite3")
+
+
 @pytest.fixture
 def site(live_server):
     """The demo data every page of tests/e2e/pages.py is opened with."""

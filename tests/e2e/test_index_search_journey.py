@@ -94,8 +94,12 @@ def test_support_narrows_the_index_as_they_type_filters_sorts_and_comes_back_to_
     expect(page.get_by_label("Enabled")).to_have_value("")
     expect(page.get_by_label("Customer country")).to_have_value("DE")
     page.go_forward()
+    # Each step forward lands (htmx restores the view) before the next one is taken.
+    expect(page.get_by_label("Enabled")).to_have_value("false")
+    expect(page.get_by_role("columnheader", name="External id")).to_have_attribute("aria-sort", "ascending")
     page.go_forward()
     expect(page).to_have_url(view)
+    expect(page.get_by_role("columnheader", name="External id")).to_have_attribute("aria-sort", "descending")
 
     # Typing more keeps the filters and the sort.
     page.get_by_label("External or internal id").press("End")

@@ -8,6 +8,7 @@ index unharmed: every row still there, none marked missing, each as Tatum last s
 from __future__ import annotations
 
 import io
+from concurrent.futures import wait
 
 import pytest
 from django.core.management import call_command
@@ -19,6 +20,7 @@ from customers.credits.models import ApiCall
 from customers.index import engine
 from customers.index.engine import sync_run
 from customers.index.models import CustomerRecord, SyncRun
+from customers.index.reader import LedgerReader
 from customers.index.services import sync_start
 from sandbox.faults import BASIC_KINDS, fault_next, fault_plan_set
 from sandbox.models import CreditUsage
@@ -65,17 +67,30 @@ def ledger_rows() -> dict[str, tuple]:
 
 
 def fault_from_page(monkeypatch, kind: str, *, persistent: bool) -> None:
-    """Arm the fault once the sync has stored FAULT_AFTER_PAGE pages, so it meets the next read."""
+    """Arm the fault so that it meets the read of page FAULT_AFTER_PAGE (from 0) first.
+
+    The reader starts a page's read before it hands over the page before it, so while the sync stores
+    page FAULT_AFTER_PAGE - 2 the read of page FAULT_AFTER_PAGE - 1 is under way: the fault is armed
+    once that read has come back, and the next read started is the one it meets."""
+    readers: list[LedgerReader] = []
+    enter = LedgerReader.__enter__
+
+    def enter_and_keep(reader):
+        readers.append(reader)
+        return enter(reader)
+
     store = engine._Sync._store
 
     def store_then_fault(sync, page):
         store(sync, page)
-        if page.number == FAULT_AFTER_PAGE - 1:
+        if page.number == FAULT_AFTER_PAGE - 2:
+            wait(readers[-1].in_flight.values())
             if persistent:
                 fault_plan_set(rate=1.0, kinds=[kind])
             else:
                 fault_next([kind], count=1)
 
+    monkeypatch.setattr(LedgerReader, "__enter__", enter_and_keep)
     monkeypatch.setattr(engine._Sync, "_store", store_then_fault)
 
 
