@@ -103,8 +103,11 @@ def case_get(*, case_id: int) -> ComplianceCase | None:
 def customer_case_get(customer_id: str) -> ComplianceCase | None:
     """The customer's case that is not cleared, else its latest; None when it never had one."""
     cases = ComplianceCase.objects.select_related("record", "assignee").filter(record__tatum_id=customer_id)
-    current = cases.filter(status__in=ComplianceCase.NOT_CLEARED).first()
-    return current or cases.order_by("-opened_at", "-id").first()
+    # One query for its few cases (one a review), rather than one for the current case and another for
+    # the latest when there is none.
+    newest_first = list(cases.order_by("-opened_at", "-id"))
+    current = (case for case in newest_first if case.status in ComplianceCase.NOT_CLEARED)
+    return next(current, newest_first[0] if newest_first else None)
 
 
 def case_notes(case: ComplianceCase, *, newest: int | None = None) -> list[CaseNote]:

@@ -1,12 +1,17 @@
 """One rate limit for the whole deployment: every web process and task worker, on every machine, takes
 its Tatum call slots from one row in the database, so `TATUM_MAX_RPS` bounds their calls together.
 
-Virtual scheduling (GCRA with a burst of 1): each call reserves `slot = max(now, next_slot)` and moves
-`next_slot` to `slot + 1/max_rps` in one statement, then sleeps until its slot. Calls are evenly spaced,
-so any one second holds at most `max_rps` of them however many processes make them. Times come from the
-database's clock, so machines whose clocks differ still agree; a process only sleeps the difference
-between two readings of that clock. After a 429 the client calls `hold_off`, which moves `next_slot` to
-at least now + the wait Tatum asked for: every process slows down, not only the one that was refused.
+Virtual scheduling (GCRA with a burst of 2): `next_slot` is the earliest moment the next call may go.
+Each call reserves `slot = max(now, next_slot)` and moves `next_slot` to
+`max(now, next_slot + interval)` in one statement, then sleeps until its slot, with slots
+`interval = 1/(max_rps - 1)` apart. So two calls may go at once (a detail page reads the customer and its
+accounts together: with calls evenly spaced, its second read waited a whole `1/max_rps`, 200 ms on the
+free plan), calls then follow one interval apart, and any one second still holds at most `max_rps` of
+them however many processes make them. Below 2 calls a second there is no burst: slots are `1/max_rps`
+apart. Times come from the database's clock, so machines whose clocks differ still agree; a process only
+sleeps the difference between two readings of that clock. After a 429 the client calls `hold_off`, which
+moves `next_slot` to at least now + the wait Tatum asked for: every process slows down, not only the one
+that was refused.
 
 **Its own connection.** Reservations go over a database connection of the limiter's own (one per
 process, in autocommit, used by one thread at a time), never over the calling thread's Django connection:
@@ -48,6 +53,8 @@ logger = logging.getLogger(__name__)
 TATUM_LIMIT = "tatum"
 # How long a process keeps the limit by itself after the database failed it, before trying again.
 OFFLINE_SECONDS = 5.0
+# How many calls may go at once: the two reads of a detail page.
+BURST = 2
 
 # The database's clock, in seconds since the epoch; each is constant within one statement.
 _NOW = {
@@ -60,7 +67,7 @@ T = TypeVar("T")
 
 
 class _Slots(Protocol):
-    def reserve(self, interval: float) -> tuple[float, float]: ...
+    def reserve(self, interval: float, early: float) -> tuple[float, float]: ...
 
     def hold_off(self, seconds: float) -> None: ...
 
@@ -90,8 +97,12 @@ class SharedRateLimiter:
 
     def wait(self, max_rps: float) -> float:
         """Reserve the next slot and sleep until it; returns the seconds waited."""
-        interval = 1.0 / max_rps
-        slot, now = self._on_slots(lambda slots: slots.reserve(interval))
+        burst = BURST if max_rps >= BURST else 1
+        # `burst` calls at once, then one an interval: at most `max_rps` in any one second.
+        interval = 1.0 / (max_rps - burst + 1)
+        # How much sooner than evenly spaced slots a call may go.
+        early = (burst - 1) * interval
+        slot, now = self._on_slots(lambda slots: slots.reserve(interval, early))
         delay = max(slot - now, 0.0)
         if delay > 0:
             self._sleep(delay)
@@ -174,12 +185,17 @@ class _DatabaseSlots:
             f"INSERT INTO {table} ({name_column}, {slot}) VALUES (%s, {now} + %s) "
             f"ON CONFLICT ({name_column}) DO UPDATE SET {slot} = "
         )
-        self._reserve_sql = f"{upsert}{greatest}({now}, {table}.{slot}) + %s RETURNING {slot} - %s, {now}"
+        # The next slot moves on an interval, or to `interval - early` from now if it had passed by
+        # more than `early`; this call's slot is the old one (the new one less an interval), or now.
+        moved = f"{greatest}({now} + %s, {table}.{slot} + %s)"
+        self._reserve_sql = f"{upsert}{moved} RETURNING {greatest}({slot} - %s, {now}), {now}"
         self._hold_off_sql = f"{upsert}{greatest}({now} + %s, {table}.{slot}) RETURNING {slot}, {now}"
 
-    def reserve(self, interval: float) -> tuple[float, float]:
+    def reserve(self, interval: float, early: float) -> tuple[float, float]:
         """(this call's slot, the database's time now)."""
-        slot, now = self._execute(self._reserve_sql, [self._name, interval, interval, interval])
+        after_now = interval - early
+        params = [self._name, after_now, after_now, interval, interval]
+        slot, now = self._execute(self._reserve_sql, params)
         return float(slot), float(now)
 
     def hold_off(self, seconds: float) -> None:
@@ -228,11 +244,11 @@ class _ProcessSlots:
         self._lock = threading.Lock()
         self._next_slot = 0.0
 
-    def reserve(self, interval: float) -> tuple[float, float]:
+    def reserve(self, interval: float, early: float) -> tuple[float, float]:
         with self._lock:
             now = time.time()
             slot = max(now, self._next_slot)
-            self._next_slot = slot + interval
+            self._next_slot = max(now + interval - early, self._next_slot + interval)
         return slot, now
 
     def hold_off(self, seconds: float) -> None:

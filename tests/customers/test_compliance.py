@@ -682,3 +682,20 @@ def test_the_officer_with_an_escalated_gap_case_sees_the_moves_and_what_clearing
     other = body(logged_in(client, make_user("Compliance", "oscar")).get(f"/compliance/{case.pk}/"))
     assert "Only olivia, who has the case, can change its status." in other and "Clear</button>" not in other
 
+
+def test_a_customer_page_shows_the_case_under_way_before_any_cleared_one_and_else_the_latest():
+    row = record(1)
+    assert customer_case_get(row.tatum_id) is None
+    now = timezone.now()
+
+    def case(status: str, days_ago: int) -> ComplianceCase:
+        opened = now - timedelta(days=days_ago)
+        return ComplianceCase.objects.create(
+            record=row, status=status, reason="r", opened_at=opened, updated_at=opened
+        )
+
+    case(Status.CLEARED, days_ago=9)
+    latest_cleared = case(Status.CLEARED, days_ago=5)
+    assert customer_case_get(row.tatum_id) == latest_cleared
+    under_way = case(Status.IN_REVIEW, days_ago=7)  # older than the latest cleared one
+    assert customer_case_get(row.tatum_id) == under_way

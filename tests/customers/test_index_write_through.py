@@ -15,6 +15,7 @@ from django.utils import timezone
 from customers.audit.trail import Actor
 from customers.compliance.models import ComplianceCase
 from customers.index.models import CustomerRecord
+from customers.index.records import READ_AGAIN_WITHIN
 from customers.index.services import records_seen
 from customers.screens.selectors import customer_fingerprint
 from customers.screens.services import customer_state_change, customer_update
@@ -201,6 +202,46 @@ def test_a_customer_seen_unchanged_only_gets_its_sighting_written(db):
         "cust-001",
         "DE",
     )
+
+
+def test_a_read_again_within_a_minute_of_the_last_read_writes_nothing(db):
+    first = records_seen([Customer.from_json(customer_json())], seen_by=SeenBy.READ)[0]
+    soon = first.last_seen_at + READ_AGAIN_WITHIN - timedelta(seconds=1)
+
+    with CaptureQueriesContext(connection) as queries:
+        (again,) = records_seen([Customer.from_json(customer_json())], seen_by=SeenBy.READ, at=soon)
+
+    assert [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SELECT")] == []
+    assert again.pk == first.pk and row().last_seen_at == first.last_seen_at
+
+
+@pytest.mark.parametrize(
+    ("seen_by", "after", "fields"),
+    [
+        (SeenBy.READ, READ_AGAIN_WITHIN, {}),  # a minute on: the sighting is written
+        (SeenBy.READ, timedelta(seconds=1), {"customerCountry": "FR"}),  # changed: written at once
+        (SeenBy.SYNC, timedelta(seconds=1), {}),  # a sync's sighting is always written
+        (SeenBy.WRITE, timedelta(seconds=1), {}),
+    ],
+)
+def test_a_sighting_after_a_read_is_written_when_late_changed_or_not_a_read(db, seen_by, after, fields):
+    first = records_seen([Customer.from_json(customer_json())], seen_by=SeenBy.READ)[0]
+    later = first.last_seen_at + after
+
+    records_seen([Customer.from_json(customer_json(**fields))], seen_by=seen_by, at=later)
+
+    stored = row()
+    assert (stored.last_seen_at, stored.last_seen_by) == (later, seen_by)
+    assert stored.customer_country == fields.get("customerCountry", "DE")
+
+
+def test_a_read_soon_after_a_sync_writes_its_sighting(db):
+    first = records_seen([Customer.from_json(customer_json())], seen_by=SeenBy.SYNC)[0]
+    later = first.last_seen_at + timedelta(seconds=1)
+
+    records_seen([Customer.from_json(customer_json())], seen_by=SeenBy.READ, at=later)
+
+    assert (row().last_seen_at, row().last_seen_by) == (later, "read")
 
 
 def test_a_customer_marked_missing_and_seen_unchanged_is_no_longer_missing(db):
