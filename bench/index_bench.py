@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         argv = argv[1:]
     args = _parse_args(argv)
     if args.postgres:
-        with _throwaway_postgres() as url:
+        with throwaway_postgres() as url:
             _run(args, url)
     elif args.database_url:
         _run(args, args.database_url)
@@ -250,8 +250,9 @@ def _report(args: argparse.Namespace, vendor: str, fill_seconds: float | None, r
 
 
 @contextmanager
-def _throwaway_postgres() -> Iterator[str]:
-    """A PostgreSQL cluster in a temporary directory on a free port, stopped and removed afterwards."""
+def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
+    """A PostgreSQL cluster in a temporary directory on a free port, stopped and removed afterwards;
+    with `fsync` off unless `durable` (for benchmarks of writes)."""
     data = Path(tempfile.mkdtemp(prefix="index-bench-pg-"))
     port = _free_port()
     shutil.chown(data, "postgres", "postgres")
@@ -262,14 +263,18 @@ def _throwaway_postgres() -> Iterator[str]:
         check=True, capture_output=True,
     )  # fmt: skip
     ctl = [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "log")]
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=off -c shared_buffers=256MB"
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c shared_buffers=256MB"
+    if not durable:
+        options += " -c fsync=off"
     subprocess.run([*ctl, "-w", "-o", options, "start"], check=True, capture_output=True)
     try:
         yield f"postgres://postgres@127.0.0.1:{port}/postgres"
     finally:
+        from django.conf import settings
         from django.db import connections
 
-        connections.close_all()
+        if settings.configured:  # the search benchmark's own connections (the sync's are in its workers)
+            connections.close_all()
         subprocess.run([*ctl, "-m", "fast", "stop"], check=False, capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
 

@@ -7,10 +7,10 @@ allows, what it costs, and whether the worker's memory stays flat as the ledger 
 (`main(argv)` is what `bench/index_bench.py sync` calls; `python bench/index_sync.py` works too.)
 
 Like bench/export_bench.py, whose helpers it uses, it builds a throwaway dashboard in a temporary
-directory (its own SQLite database), serves it with gunicorn on a free loopback port with the sandbox
-answering after `--latency-ms`, seeds the sandbox, and runs each sync in a fresh `db_worker --batch`
-process: the real worker, reading the sandbox over HTTP and upserting the index page by page. Each
-worker process samples its own memory during the run and reports the peaks.
+directory, serves the sandbox with gunicorn on a free loopback port, answering after `--latency-ms`
+from a SQLite file of its own (Tatum is a service apart), seeds it, and runs each sync in a fresh
+`db_worker --batch` process: the real worker, reading the sandbox over HTTP and upserting the index page
+by page. Each worker process samples its own memory during the run and reports the peaks.
 
 Speed: a sync cannot beat `max(pages / rps, pages x latency / concurrency)`; the ratio of the wall time
 to that floor is the figure of merit, measured on the larger ledger. Cost: credits spent against the
@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from export_bench import GUNICORN_THREADS, _environment, _free_port, _manage, _start_server, run_worker
+from index_bench import throwaway_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "index_sync.txt"
@@ -47,11 +48,16 @@ def main(argv: list[str] | None = None) -> None:
         _worker_run()
         return
     with tempfile.TemporaryDirectory(prefix="index-sync-bench-") as tmp:
-        report = _bench(args, Path(tmp))
+        if args.postgres:
+            with throwaway_postgres(durable=True) as url:
+                report = _bench(args, Path(tmp), url)
+        else:
+            report = _bench(args, Path(tmp), None)
     print(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report + "\n", encoding="utf-8")
-    print(f"\nSaved to {RESULTS.relative_to(ROOT)}")
+    results = RESULTS.with_name("index_sync-postgresql.txt") if args.postgres else RESULTS
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(report + "\n", encoding="utf-8")
+    print(f"\nSaved to {results.relative_to(ROOT)}")
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,20 +69,29 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=50, help="delay the sandbox adds to each answer")
     parser.add_argument("--rps", type=float, default=40.0, help="TATUM_MAX_RPS")
     parser.add_argument("--concurrency", type=int, default=4, help="TATUM_EXPORT_CONCURRENCY")
+    parser.add_argument(
+        "--postgres", action="store_true", help="the dashboard on a throwaway PostgreSQL (sandbox: SQLite)"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-def _bench(args: argparse.Namespace, tmp: Path) -> str:
+def _bench(args: argparse.Namespace, tmp: Path, database_url: str | None) -> str:
     port = _free_port()
     env = _environment(args, tmp, port)
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    _manage(env, "seed_sandbox", "--customers", str(args.customers), "--seed", "1")
-    server = _start_server(env, port, tmp)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    # The sandbox stands in for Tatum, a service of its own: on one SQLite file with the worker, its
+    # writes (credits, rate) would wait on the worker's, and the figures would measure lock waits.
+    tatum = {**env, "DATABASE_URL": f"sqlite:///{tmp / 'sandbox.sqlite3'}"}
+    for each in (env, tatum):
+        _manage(each, "migrate", "--noinput", "-v", "0")
+    _manage(tatum, "seed_sandbox", "--customers", str(args.customers), "--seed", "1")
+    server = _start_server(tatum, port, tmp)
     try:
         small = _sync(env)
         more = args.memory_customers - args.customers
-        _manage(env, "seed_sandbox", "--customers", str(more), "--seed", "2")
+        _manage(tatum, "seed_sandbox", "--customers", str(more), "--seed", "2")
         first = _sync(env)
         nightly = _sync(env)
     finally:
@@ -96,15 +111,16 @@ def _report(
     command = (
         f".venv/bin/python bench/index_bench.py sync --customers {args.customers} "
         f"--memory-customers {args.memory_customers} --latency-ms {args.latency_ms} --rps {args.rps:g} "
-        f"--concurrency {args.concurrency}"
+        f"--concurrency {args.concurrency}" + (" --postgres" if args.postgres else "")
     )
     growth = {name: first[f"peak_{name}"] - small[f"peak_{name}"] for name in _MEMORY}
     lines = [
         f"Customer index sync benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"command: {command}",
-        f"server:  gunicorn, 1 process x {GUNICORN_THREADS} threads, SQLite (WAL), a temporary directory,",
+        f"sandbox: gunicorn, 1 process x {GUNICORN_THREADS} threads, its own SQLite file (WAL),",
         f"         SANDBOX_LATENCY_MS={args.latency_ms}",
-        f"worker:  db_worker --batch, TATUM_MAX_RPS={args.rps:g}, concurrency {args.concurrency}",
+        f"worker:  db_worker --batch, TATUM_MAX_RPS={args.rps:g}, concurrency {args.concurrency}, "
+        + ("a throwaway PostgreSQL 15 (fsync on)" if args.postgres else "the dashboard's SQLite file (WAL)"),
         "",
         *_speed_lines(args, nightly, "The nightly sync: every customer known, compliance cases already open"),
         "",
@@ -214,31 +230,26 @@ def _sample_memory(database: str, peaks: dict[str, float], stop: threading.Event
 
 
 def _memory_now(database: str) -> dict[str, float]:
-    """The process's resident memory now (MB), split as Linux counts it: its own (anonymous: the heap),
-    pages of files it maps, and of those the pages of the database file (SQLite maps it: `PRAGMA
-    mmap_size` in the settings). The database's pages are the kernel's page cache, shared with every
-    process that reads the file; `rss_mb - db_mb` is what the worker itself holds."""
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "RssAnon", "RssFile"):
-            fields[name] = int(value.split()[0]) / 1024
+    """The process's resident memory now (MB): all of it, its own (anonymous: the heap), and the pages of
+    the database file (SQLite maps it: `PRAGMA mmap_size` in the settings). The database's pages are the
+    kernel's page cache, shared with every process that reads the file; `rss_mb - db_mb` is what the
+    worker itself holds. All from one read of /proc/self/smaps: SQLite maps the file anew as it grows,
+    so figures read at different moments would not add up."""
+    totals = {"Rss:": 0, "Anonymous:": 0}
     db_kb = 0
     in_database = False
     for line in Path("/proc/self/smaps").read_text().splitlines():
         head = line.split()
-        if head and not head[0].endswith(":"):  # a mapping's first line: address, ..., path
+        if not head:
+            continue
+        if not head[0].endswith(":"):  # a mapping's first line: address, ..., path
             in_database = head[-1] == database
-        elif in_database and head[0] == "Rss:":
-            db_kb += int(head[1])
-    rss = fields.get("VmRSS", 0.0)
-    return {
-        "rss_mb": rss,
-        "anon_mb": fields.get("RssAnon", 0.0),
-        "file_mb": fields.get("RssFile", 0.0),
-        "db_mb": db_kb / 1024,
-        "rss_less_db_mb": rss - db_kb / 1024,
-    }
+        elif head[0] in totals:
+            totals[head[0]] += int(head[1])
+            if in_database and head[0] == "Rss:":
+                db_kb += int(head[1])
+    rss, db = totals["Rss:"] / 1024, db_kb / 1024
+    return {"rss_mb": rss, "anon_mb": totals["Anonymous:"] / 1024, "db_mb": db, "rss_less_db_mb": rss - db}
 
 
 if __name__ == "__main__":
