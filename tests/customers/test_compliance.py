@@ -64,6 +64,22 @@ def record(number: int, **fields) -> CustomerRecord:
     return CustomerRecord.objects.get(tatum_id=written.tatum_id)
 
 
+def gap_row(number: int, *, country: str, provider: str, seen_by: str) -> CustomerRecord:
+    """A row of the index with a compliance gap, written straight to the table (no case opened)."""
+    return CustomerRecord.objects.create(
+        tatum_id=f"{number:024x}",
+        external_id=f"gap-{number}",
+        customer_country=country,
+        provider_country=provider,
+        active=True,
+        enabled=True,
+        compliance_gap=True,
+        first_seen_at=timezone.now(),
+        last_seen_at=timezone.now(),
+        last_seen_by=seen_by,
+    )
+
+
 def case_on(record_: CustomerRecord, *, by, reason: str = "Sanctions list near-match") -> ComplianceCase:
     return case_flag(record=record_, reason=reason, actor=Actor(user=by))
 
@@ -164,18 +180,7 @@ def test_a_gap_opens_one_case_however_often_it_is_seen():
 
 def test_a_batch_of_gaps_opens_its_cases_each_with_its_own_entry_sealed_in_order():
     rows = [
-        CustomerRecord.objects.create(
-            tatum_id=f"{number:024x}",
-            external_id=f"gap-{number}",
-            customer_country=country,
-            provider_country=provider,
-            active=True,
-            enabled=True,
-            compliance_gap=True,
-            first_seen_at=timezone.now(),
-            last_seen_at=timezone.now(),
-            last_seen_by=CustomerRecord.SeenBy.SYNC,
-        )
+        gap_row(number, country=country, provider=provider, seen_by=CustomerRecord.SeenBy.SYNC)
         for number, (country, provider) in enumerate(
             [("", "CZ"), ("DE", ""), ("", ""), ("DE", ""), ("", "CZ")], start=1
         )
@@ -221,18 +226,7 @@ def test_each_missing_country_is_named_in_the_reason():
 
 def test_the_request_that_found_a_gap_is_kept_on_the_entry_not_its_user():
     olivia = make_user("Compliance", "olivia")
-    row = CustomerRecord.objects.create(
-        tatum_id="a" * 24,
-        external_id="gap-1",
-        customer_country="",
-        provider_country="CZ",
-        active=True,
-        enabled=True,
-        compliance_gap=True,
-        first_seen_at=timezone.now(),
-        last_seen_at=timezone.now(),
-        last_seen_by=CustomerRecord.SeenBy.READ,
-    )
+    row = gap_row(1, country="", provider="CZ", seen_by=CustomerRecord.SeenBy.READ)
     assert cases_open_for_gaps([row], actor=Actor(user=olivia, request_id="req-found-it")) == 1
     (opened,) = entries(Action.CASE_OPEN)
     assert opened.actor_username == "(system)" and opened.request_id == "req-found-it"
