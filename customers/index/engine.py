@@ -32,7 +32,7 @@ from customers.audit.trail import Actor, audit_entry_record
 from customers.context import acting_as
 from customers.credits.calls import record_api_call
 from customers.index.models import CustomerRecord, SyncRun
-from customers.index.reader import CallLog, LedgerPage, LedgerReader, PageFailed
+from customers.index.reader import PAGE_SIZE, CallLog, LedgerPage, LedgerReader, PageFailed
 from customers.index.records import records_mark_missing, records_seen
 
 logger = logging.getLogger(__name__)
@@ -117,10 +117,13 @@ class _Sync:
         self.last_flush = 0.0
 
     def execute(self) -> None:
+        estimate = self.run.estimated_customers
         reader = LedgerReader(
             calls=self.calls,
             concurrency=settings.TATUM_EXPORT_CONCURRENCY,
             interval=PROGRESS_INTERVAL,
+            # The last complete sync's count: its last, short page is where this one expects to end.
+            expected_last_page=estimate // PAGE_SIZE if estimate is not None else None,
             on_wait=self._beat,
             name=f"sync-{self.run.pk}",
         )

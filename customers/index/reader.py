@@ -131,6 +131,10 @@ class LedgerReader:
     Offset paging over a ledger that changes while it is read can repeat a customer: each id is handed
     out once. `seen` holds the keys (`key(customer)`, by default the id) of customers already handed
     out by an earlier read that this one continues.
+
+    `expected_last_page` is where the ledger ended the last time it was read whole (a sync knows it): no
+    read past it starts before it is in, so a ledger that has not grown costs no read past its end.
+    When it has grown, reading goes on at full speed after a pause of one round trip.
     """
 
     def __init__(
@@ -141,6 +145,7 @@ class LedgerReader:
         interval: float,
         window: int | None = None,
         first_page: int = 0,
+        expected_last_page: int | None = None,
         seen: set[str] | None = None,
         key: Callable[[Customer], str] | None = None,
         on_wait: Callable[[], None] | None = None,
@@ -151,6 +156,7 @@ class LedgerReader:
         self.window = window or read_window(self.concurrency)
         self.interval = interval
         self.first_page = first_page
+        self.expected_last_page = expected_last_page
         self.seen = seen if seen is not None else set()
         self.key = key or _customer_id
         self.on_wait = on_wait
@@ -205,8 +211,12 @@ class LedgerReader:
                 yield None
 
     def _fill(self, next_to_hand: int) -> None:
-        """Start reads until `concurrency` are in flight or the window is full."""
+        """Start reads until `concurrency` are in flight or the window is full. Past the expected last
+        page, none until that page is in: if it is short, nothing was read past the end."""
+        expected = self.expected_last_page
         while len(self.in_flight) < self.concurrency and self.next_to_read - next_to_hand < self.window:
+            if expected is not None and self.next_to_read > expected >= next_to_hand:
+                return
             self.in_flight[self.next_to_read] = self._submit(self.next_to_read)
             self.next_to_read += 1
 

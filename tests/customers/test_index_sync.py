@@ -105,6 +105,21 @@ def test_a_sync_reads_every_page_into_the_index_at_one_credit_a_page(tatum, star
     assert "107 customers read in 3 pages, 3 credits" in finished_entry().reason
 
 
+def test_reading_pages_at_once_a_sync_of_a_ledger_that_has_not_grown_reads_nothing_past_its_end(
+    tatum, started, settings
+):
+    settings.TATUM_EXPORT_CONCURRENCY = 4
+    settings.TATUM_MAX_RPS = 1000
+    serve(tatum, [page_of(0, 50), page_of(50, 50), page_of(100, 50), page_of(150, 50), page_of(200, 7)])
+    assert sync_run(run_id=started().pk).status == Status.SUCCEEDED
+    calls_before = len(tatum.calls)
+
+    run = sync_run(run_id=started().pk)
+
+    assert (run.status, run.estimated_customers, run.pages_read) == (Status.SUCCEEDED, 207, 5)
+    assert run.credits_spent == 5 == len(tatum.calls) - calls_before
+
+
 def test_customers_repeated_by_shifting_pages_are_stored_once(tatum, started):
     serve(tatum, [page_of(0, 50), page_of(40, 50), page_of(90, 5)])
 

@@ -42,3 +42,31 @@ def test_reads_go_on_while_the_caller_stores_a_page(tatum, settings, concurrency
 
     assert handed == list(range(13))
     assert 13 <= reader.next_to_read < 13 + window
+
+
+def read_all(concurrency: int, **options) -> list[int]:
+    """The numbers of the pages handed out."""
+    with LedgerReader(calls=CallLog(), concurrency=concurrency, interval=0.05, **options) as reader:
+        return [page.number for page in reader.pages() if page is not None]
+
+
+@pytest.mark.parametrize("concurrency", [2, 4])
+def test_a_ledger_that_ends_where_it_ended_last_time_costs_no_read_past_its_end(tatum, settings, concurrency):
+    settings.TATUM_MAX_RPS = 1000
+    serve(tatum, 12)  # 600 customers: the short page is page 12, empty
+
+    handed = read_all(concurrency, expected_last_page=12)
+
+    assert handed == list(range(13))
+    assert len(tatum.calls) == 13, "one call a page, none past the end"
+
+
+@pytest.mark.parametrize("expected_last_page", [3, 20], ids=["it grew", "it shrank"])
+def test_a_ledger_that_grew_or_shrank_since_is_still_read_to_its_end(tatum, settings, expected_last_page):
+    settings.TATUM_MAX_RPS = 1000
+    serve(tatum, 12)
+
+    handed = read_all(4, expected_last_page=expected_last_page)
+
+    assert handed == list(range(13))
+    assert 13 <= len(tatum.calls) < 13 + read_window(4), "the reads past the end that were under way"
