@@ -35,6 +35,7 @@ class AuditEntry(models.Model):
         EXPORT_FINISHED = "export_finished", "Export finished"
         DOWNLOAD_EXPORT = "download_export", "Download export"
         EXPORT_AUDIT = "export_audit", "Export audit log"
+        EXPORT_CASES = "export_cases", "Export compliance cases"
         VERIFY = "verify", "Verify outcome"
         SYNC_CUSTOMERS = "sync_customers", "Sync customer index"
         SYNC_FINISHED = "sync_finished", "Sync finished"

@@ -25,6 +25,7 @@ from customers.audit.trail import (
     audit_entries_open,
     audit_entry_close,
     audit_entry_open,
+    audit_entry_record,
 )
 from customers.compliance.models import CaseNote, ComplianceCase
 from customers.compliance.selectors import CaseFilters, case_csv_rows, case_list, customer_case_get
@@ -298,9 +299,18 @@ class CaseExport:
     lines: Iterable[str]
 
 
-def cases_export(*, filters: CaseFilters, user: Any) -> CaseExport:
-    """The queue as it is filtered, as CSV lines safe to open in a spreadsheet."""
+def cases_export(*, filters: CaseFilters, actor: Actor) -> CaseExport:
+    """The queue as it is filtered, as CSV lines safe to open in a spreadsheet; the download is an entry
+    in the audit trail, with how many cases it held and the filters."""
     now = timezone.now()
-    cases = case_list(filters, user=user, now=now)
+    cases = case_list(filters, user=actor.user, now=now)
+    count = cases.count()
+    described = ", ".join(f"{name} = {value}" for name, value in filters.items()) or "none (cases under way)"
+    audit_entry_record(
+        actor=actor,
+        action=Action.EXPORT_CASES,
+        outcome=Outcome.SUCCEEDED,
+        reason=f"Exported {count} case{'' if count == 1 else 's'} as CSV. Filters: {described}.",
+    )
     filename = f"compliance-cases-{now:%Y%m%d-%H%M%S}Z.csv"
     return CaseExport(filename=filename, lines=csv_lines(case_csv_rows(cases)))

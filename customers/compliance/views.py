@@ -93,7 +93,7 @@ def compliance_export(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Nothing was downloaded: correct the filters first.")
         return redirect(reverse("customers:compliance_queue") + "?" + request.GET.urlencode())
-    export = cases_export(filters=form.filters(), user=request.user)
+    export = cases_export(filters=form.filters(), actor=Actor.from_request(request))
     response = StreamingHttpResponse(export.lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
     return response

@@ -596,6 +596,25 @@ def test_the_csv_holds_what_the_filters_show(client, queue):
     assert [row[2] for row in rows[1:]] == ["acme-de", "bistro-fr"]
 
 
+def test_each_csv_download_is_in_the_audit_log_with_its_count_and_filters(client, queue):
+    manager = make_user("Manager", "mia")
+    logged_in(client, manager).get("/compliance/export/?country=DE&status=all")
+    logged_in(client, queue["olivia"]).get("/compliance/export/")
+
+    mias, olivias = entries(Action.EXPORT_CASES)
+    assert (mias.actor, mias.outcome, mias.is_final) == (manager, Outcome.SUCCEEDED, True)
+    assert mias.reason == "Exported 2 cases as CSV. Filters: status = all, country = DE."
+    assert olivias.actor == queue["olivia"]
+    assert olivias.reason.endswith("Filters: none (cases under way).")
+    assert audit_chain_verify().ok
+
+
+def test_a_refused_csv_download_is_not_recorded_as_one(client, queue):
+    response = logged_in(client, queue["olivia"]).get("/compliance/export/?age=soon")
+    assert response.status_code == 302
+    assert not entries(Action.EXPORT_CASES).exists()
+
+
 # --- The customer's page -------------------------------------------------------------------------
 
 
