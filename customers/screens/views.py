@@ -94,6 +94,9 @@ HISTORY_RECENT = 10
 DETAIL_READ_CREDITS = CREDIT_COSTS["GET"] * 2  # the customer and its accounts
 # Changes that move every account's available balance (disable sets it to 0, enable restores it).
 BALANCE_ACTIONS = frozenset({"enable", "disable"})
+# State changes after which the accounts area's actions change (an account is activated only on an
+# active customer).
+ACTIVITY_ACTIONS = frozenset({"activate", "deactivate"})
 
 
 def _checked_id(customer_id: str) -> str:
@@ -510,6 +513,12 @@ def customer_state_change_view(request: HttpRequest, customer_id: str, action: s
     if action in BALANCE_ACTIONS and not result.already and shown_accounts:
         # The accounts shown were read before the change, which moved their available balances.
         extra.update(balances_changed_by=action, read_credits=DETAIL_READ_CREDITS)
+    if action in ACTIVITY_ACTIONS and not result.already and request.htmx:
+        # Whether an account may be activated follows the customer's state. Either way the customer
+        # has no active account now (Tatum deactivates only a customer without one), so the accounts
+        # area is known without reading it again: the ones deactivated here, with their new actions.
+        detail = CustomerDetail(snapshot=CustomerSnapshot(result.customer, timezone.now()), accounts=[])
+        extra.update(_accounts_context(request, detail), oob_accounts=True)
     return _state_change_response(request, result.customer, shown_accounts, extra)
 
 

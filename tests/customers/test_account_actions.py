@@ -12,7 +12,7 @@ from customers.audit.services import unsettled_entry_settle
 from customers.audit.trail import Actor, audit_entry_record
 from customers.credits.client import tatum_client
 from customers.tatum import TatumInvalidInput, TatumServerError
-from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, url
+from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, html_elements, url
 from tests.users import make_user
 
 pytestmark = pytest.mark.django_db
@@ -315,6 +315,28 @@ def test_an_inactive_customers_account_is_not_offered_for_activation(support_cli
 
     assert f'href="{action_url(EMPTY, "activate")}"' not in page
     assert "The customer is inactive: activate the customer first." in page
+
+
+@pytest.mark.parametrize(
+    ("action", "was_active", "offered"), [("activate", False, True), ("deactivate", True, False)]
+)
+def test_the_accounts_area_follows_the_customers_new_state_without_reading_it_again(
+    support_client, support, tatum, action, was_active, offered
+):
+    _deactivated_here(support)
+    tatum.get(url(CUSTOMER_PATH), json=customer_json(active=was_active))
+    tatum.put(url(f"{CUSTOMER_PATH}/{action}"), status=204)
+    data = {"reason": "Ticket 7", "active_accounts": "0"}
+
+    response = support_client.post(f"/customers/{CUSTOMER_ID}/{action}/", data, headers=HTMX)
+
+    page = body(response)
+    sections = {attrs.get("id"): attrs for _, attrs in html_elements(page, "section")}
+    assert response.status_code == 200 and sections["customer-accounts"].get("hx-swap-oob") == "true"
+    assertInHTML('<p class="hint">No active accounts.</p>', page)
+    assert (f'href="{action_url(EMPTY, "activate")}"' in page) is offered
+    assert ("The customer is inactive: activate the customer first." in page) is not offered
+    assert [call.request.method for call in tatum.calls] == ["GET", "PUT"], "the accounts are not read"
 
 
 def test_activating_reads_the_accounts_again_to_list_the_account(support_client, support, tatum):
