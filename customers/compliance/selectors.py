@@ -103,8 +103,8 @@ def case_get(*, case_id: int) -> ComplianceCase | None:
 def customer_case_get(customer_id: str) -> ComplianceCase | None:
     """The customer's case that is not cleared, else its latest; None when it never had one."""
     cases = ComplianceCase.objects.select_related("record", "assignee").filter(record__tatum_id=customer_id)
-    # One query for its few cases (one a review), rather than one for the current case and another for
-    # the latest when there is none.
+    # One query for its cases (a customer has a few at most), rather than one for the current case and
+    # another for the latest when there is none.
     newest_first = list(cases.order_by("-opened_at", "-id"))
     current = (case for case in newest_first if case.status in ComplianceCase.NOT_CLEARED)
     return next(current, newest_first[0] if newest_first else None)
