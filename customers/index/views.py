@@ -42,7 +42,7 @@ def sync_page(request: HttpRequest) -> HttpResponse:
         return response
     context = _page_context(active)
     if is_partial_request(request):
-        return render(request, "customers/partials/sync_progress.html", context)
+        return render(request, "customers/partials/sync_poll.html", context)
     return render(request, "customers/sync.html", context)
 
 

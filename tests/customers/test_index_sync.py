@@ -21,7 +21,7 @@ from customers.index import engine
 from customers.index.engine import sync_run
 from customers.index.models import CustomerRecord, SyncRun
 from customers.index.services import SyncAlreadyRunning, sync_cancel, sync_start
-from tests.customers.conftest import customer_json, url
+from tests.customers.conftest import customer_json, html_elements, url
 
 LIST = url("/v3/ledger/customer")
 Status = SyncRun.Status
@@ -425,8 +425,14 @@ def test_the_progress_poll_returns_the_progress_while_running_and_reloads_the_pa
     )
 
     running = client.get(reverse("customers:sync"), headers={"HX-Request": "true"})
-    assert running.templates[0].name == "customers/partials/sync_progress.html"
-    assert 'data-stat="customers-read">150<' in running.content.decode()
+    assert running.templates[0].name == "customers/partials/sync_poll.html"
+    page = running.content.decode()
+    assert 'data-stat="customers-read">150<' in page
+    # The recent syncs come along, swapped in out of band, with the run's status as it is now.
+    sections = {attrs.get("id"): attrs for _, attrs in html_elements(page, "section")}
+    assert sections["sync-runs"].get("hx-swap-oob") == "true"
+    runs_table = page[page.index('id="sync-runs"') :]
+    assert "Running" in runs_table and "Waiting for a worker" not in runs_table
 
     SyncRun.objects.filter(pk=run.pk).update(status=Status.SUCCEEDED, finished_at=timezone.now())
     done = client.get(reverse("customers:sync"), headers={"HX-Request": "true"})

@@ -29,7 +29,7 @@ from customers.compliance.models import ComplianceCase
 from customers.compliance.services import case_claim, case_flag, case_note_add, case_status_change
 from customers.credits.client import tatum_client
 from customers.exports.models import ExportJob
-from customers.index.models import CustomerRecord
+from customers.index.models import CustomerRecord, SyncRun
 from customers.index.services import records_seen
 from tests.e2e.helpers import sandbox_customer
 from tests.users import make_user
@@ -87,6 +87,7 @@ SCREENS = [
     Screen("export-list", "/exports/", EXPORTERS, "Exports"),
     Screen("export-detail", "/exports/{job}/", EXPORTERS, "Export {job}"),
     Screen("credit-usage", "/credits/", EXPORTERS, "Credit usage"),
+    Screen("index-sync", "/customers/sync/", EXPORTERS, "Customer index sync"),
     Screen("compliance-queue", "/compliance/", CASE_VIEWERS, "Compliance review", one_line_rows=CASE_ROWS),
     Screen("compliance-case", "/compliance/{case}/", CASE_VIEWERS, "Case #{case}: {external_id}"),
     Screen("forbidden", "/exports/", frozenset({SUPPORT, COMPLIANCE}), NOT_ALLOWED, 403),
@@ -124,7 +125,8 @@ class Site:
 
 def site_seed(live_server) -> Site:
     """A small ledger, one customer with accounts and a history, audit entries of each outcome, an entry
-    with an unknown outcome and a finished export: enough that every page shows what it usually does."""
+    with an unknown outcome, a finished export and a finished sync: enough that every page shows what it
+    usually does."""
     call_command("seed_sandbox", customers=40, seed=11, stdout=io.StringIO())
     customer = sandbox_customer("cus_0004711", customer_country="DE", provider_country="MT")
     tatum_client().create_account(currency="ETH", external_id=customer.external_id)
@@ -132,6 +134,7 @@ def site_seed(live_server) -> Site:
     entry = _audit_history(users[SUPPORT], users[MANAGER], customer.id, customer.external_id)
     unknown = _unknown_outcome(users[SUPPORT], customer.id, customer.external_id)
     job = _finished_export(users[MANAGER])
+    _finished_sync(users[MANAGER])
     case = _compliance_case(make_user("Compliance", "olga"), customer)
     values = {
         "customer": customer.id,
@@ -221,6 +224,22 @@ def _finished_export(user) -> ExportJob:
         credits_spent=3,
         file_removed_at=finished,
         file_name="customers-all-20261205T010000Z.csv",
+    )
+
+
+def _finished_sync(user) -> SyncRun:
+    finished = timezone.now() - timedelta(hours=20)
+    return SyncRun.objects.create(
+        user=user,
+        username=user.username,
+        status=SyncRun.Status.SUCCEEDED,
+        created_at=finished - timedelta(seconds=3),
+        started_at=finished - timedelta(seconds=2),
+        heartbeat_at=finished,
+        finished_at=finished,
+        pages_read=1,
+        customers_read=41,
+        credits_spent=1,
     )
 
 
