@@ -11,7 +11,6 @@ import csv
 import io
 import re
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -24,7 +23,7 @@ from playwright.sync_api import Page, expect
 
 from customers.credits.client import tatum_client
 from customers.exports.models import ExportJob
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import sign_in, watch_progress
 from tests.live import hang_up, sharing_the_test_database
 from tests.users import make_user, roles_ensure
 
@@ -103,22 +102,6 @@ def earlier_complete_export(user) -> None:
     )
 
 
-def watch_rows_read(page: Page) -> list[int]:
-    """The "customers read" figure each time the polled progress panel changes, until it finishes."""
-    seen: list[int] = []
-    panel = page.locator("#export-progress")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        status = panel.get_attribute("data-status")
-        value = int(panel.locator('[data-stat="rows-read"]').inner_text().replace(",", ""))
-        if not seen or seen[-1] != value:
-            seen.append(value)
-        if status in ("succeeded", "failed", "cancelled"):
-            return seen
-        page.wait_for_timeout(100)
-    raise AssertionError(f"the export did not finish; rows read seen: {seen}")
-
-
 def test_a_manager_exports_all_customers_watches_progress_and_downloads_the_file(page: Page, ledger):
     manager = make_user("Manager", "morgan")
     earlier_complete_export(manager)
@@ -134,7 +117,7 @@ def test_a_manager_exports_all_customers_watches_progress_and_downloads_the_file
 
     with running_worker():
         expect(page.locator("#export-bar")).to_have_attribute("max", str(CUSTOMERS))
-        seen = watch_rows_read(page)
+        seen = watch_progress(page, "#export-progress", "rows-read")
 
     assert any(0 < value < CUSTOMERS for value in seen), f"the bar never showed work in progress: {seen}"
     assert seen[-1] == CUSTOMERS

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from customers.credits.client import tatum_client
 from customers.index.models import CustomerRecord, SyncRun
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import sign_in, watch_progress
 from tests.e2e.test_export_journey import running_worker
 from tests.live import hang_up, sharing_the_test_database
 from tests.users import make_user, roles_ensure
@@ -56,26 +54,6 @@ def earlier_complete_sync() -> None:
     )
 
 
-def watch_customers_read(page: Page) -> list[int]:
-    """The "customers read" figure each time the polled panel changes, until the run has ended."""
-    seen: list[int] = []
-    panel = page.locator("#sync-progress")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            status = panel.get_attribute("data-status", timeout=2000)
-            text = panel.locator('[data-stat="customers-read"]').inner_text(timeout=2000)
-        except PlaywrightError:
-            continue  # the page reloads itself when the run ends
-        value = int(text.replace(",", ""))
-        if not seen or seen[-1] != value:
-            seen.append(value)
-        if status in ("succeeded", "failed", "cancelled"):
-            return seen
-        page.wait_for_timeout(100)
-    raise AssertionError(f"the sync did not finish; customers read seen: {seen}")
-
-
 def test_a_manager_starts_a_sync_and_watches_it_finish(page: Page, ledger):
     make_user("Manager", "morgan")
     earlier_complete_sync()
@@ -89,7 +67,7 @@ def test_a_manager_starts_a_sync_and_watches_it_finish(page: Page, ledger):
 
     with running_worker():
         expect(page.locator("#sync-bar")).to_have_attribute("max", str(CUSTOMERS))
-        seen = watch_customers_read(page)
+        seen = watch_progress(page, "#sync-progress", "customers-read", reloads=True)
 
     assert any(0 < value < CUSTOMERS for value in seen), f"the bar never showed work in progress: {seen}"
     assert seen[-1] == CUSTOMERS, seen
