@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -8,6 +9,7 @@ import responses
 from django.contrib.auth import get_user_model
 from django.test.html import Element, parse_html
 
+from customers.index.models import CustomerRecord
 from tests.users import make_user
 
 FAKE_TATUM = "https://tatum.test"
@@ -40,6 +42,26 @@ def account_json(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def index_row(tatum_id: str, *, seen_at: datetime, **fields: Any) -> CustomerRecord:
+    """A row of the customer index written straight to the table (no case is opened): a customer in DE
+    with its provider in CZ, in EUR, active and enabled, last seen by a sync at `seen_at`. `fields` give
+    the external id and change any of the rest; the compliance gap follows the two countries unless
+    given."""
+    values: dict[str, Any] = {
+        "accounting_currency": "EUR",
+        "customer_country": "DE",
+        "provider_country": "CZ",
+        "active": True,
+        "enabled": True,
+        "first_seen_at": seen_at,
+        "last_seen_at": seen_at,
+        "last_seen_by": CustomerRecord.SeenBy.SYNC,
+        **fields,
+    }
+    values.setdefault("compliance_gap", not (values["customer_country"] and values["provider_country"]))
+    return CustomerRecord.objects.create(tatum_id=tatum_id, **values)
 
 
 def url(path: str) -> str:

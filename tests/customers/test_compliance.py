@@ -30,7 +30,7 @@ from customers.compliance.services import (
 from customers.index.models import CustomerRecord
 from customers.index.services import records_seen
 from customers.tatum import Customer
-from tests.customers.conftest import CUSTOMER_ID, customer_json, html_elements, url
+from tests.customers.conftest import CUSTOMER_ID, customer_json, html_elements, index_row, url
 from tests.users import make_user
 
 pytestmark = pytest.mark.django_db
@@ -66,16 +66,12 @@ def record(number: int, **fields) -> CustomerRecord:
 
 def gap_row(number: int, *, country: str, provider: str, seen_by: str) -> CustomerRecord:
     """A row of the index with a compliance gap, written straight to the table (no case opened)."""
-    return CustomerRecord.objects.create(
-        tatum_id=f"{number:024x}",
+    return index_row(
+        f"{number:024x}",
         external_id=f"gap-{number}",
+        seen_at=timezone.now(),
         customer_country=country,
         provider_country=provider,
-        active=True,
-        enabled=True,
-        compliance_gap=True,
-        first_seen_at=timezone.now(),
-        last_seen_at=timezone.now(),
         last_seen_by=seen_by,
     )
 

@@ -25,6 +25,7 @@ from customers.exports.models import ExportJob
 from customers.exports.selectors import export_estimate, export_file_path
 from customers.exports.services import IndexNotSynced, export_retry, export_start
 from customers.index.models import CustomerRecord, SyncRun
+from tests.customers.conftest import index_row
 from tests.users import make_user
 
 Status = ExportJob.Status
@@ -65,21 +66,9 @@ def synced(db) -> SyncRun:
 
 
 def record(number: int, **fields) -> CustomerRecord:
-    values = {
-        "tatum_id": f"{number:024x}",
-        "external_id": f"cust-{number}",
-        "accounting_currency": "EUR",
-        "customer_country": "DE",
-        "provider_country": "DE",
-        "active": True,
-        "enabled": True,
-        "first_seen_at": SYNCED_AT,
-        "last_seen_at": SYNCED_AT,
-        "last_seen_by": CustomerRecord.SeenBy.SYNC,
-        **fields,
-    }
-    values["compliance_gap"] = not values["customer_country"] or not values["provider_country"]
-    return CustomerRecord.objects.create(**values)
+    fields.setdefault("external_id", f"cust-{number}")
+    fields.setdefault("provider_country", "DE")
+    return index_row(f"{number:024x}", seen_at=SYNCED_AT, **fields)
 
 
 def start(user, export_filter: ExportFilter | None = None, source: str = Source.INDEX) -> ExportJob:

@@ -13,7 +13,7 @@ from django.utils.html import escape
 from customers.index import selectors
 from customers.index.models import CustomerRecord, SyncRun
 from customers.index.selectors import index_as_of, record_list
-from tests.customers.conftest import CUSTOMER_ID, customer_json, html_elements, url
+from tests.customers.conftest import CUSTOMER_ID, customer_json, html_elements, index_row, url
 
 pytestmark = pytest.mark.django_db
 
@@ -22,20 +22,8 @@ SEEN = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 
 def record(external_id: str, tatum_id: str | None = None, **fields) -> CustomerRecord:
-    values = {
-        "accounting_currency": "EUR",
-        "customer_country": "DE",
-        "provider_country": "CZ",
-        "active": True,
-        "enabled": True,
-        "first_seen_at": SEEN,
-        "last_seen_at": SEEN,
-        "last_seen_by": CustomerRecord.SeenBy.SYNC,
-    }
-    values.update(fields)
-    values["compliance_gap"] = not (values["customer_country"] and values["provider_country"])
     tatum_id = tatum_id or f"{abs(hash(external_id)) % 16**24:024x}"
-    return CustomerRecord.objects.create(tatum_id=tatum_id, external_id=external_id, **values)
+    return index_row(tatum_id, external_id=external_id, seen_at=SEEN, **fields)
 
 
 def body(response) -> str:

@@ -21,7 +21,7 @@ from customers.index import engine
 from customers.index.engine import sync_run
 from customers.index.models import CustomerRecord, SyncRun
 from customers.index.services import SyncAlreadyRunning, sync_cancel, sync_start
-from tests.customers.conftest import customer_json, html_elements, url
+from tests.customers.conftest import customer_json, html_elements, index_row, url
 
 LIST = url("/v3/ledger/customer")
 Status = SyncRun.Status
@@ -53,21 +53,8 @@ def serve(tatum, pages: list[list[dict]]) -> None:
 
 
 def record(n: int, *, seen_at, **fields) -> CustomerRecord:
-    values = {
-        "tatum_id": ledger_id(n),
-        "external_id": f"old-{n}",
-        "accounting_currency": "EUR",
-        "customer_country": "DE",
-        "provider_country": "CZ",
-        "active": True,
-        "enabled": True,
-        "compliance_gap": False,
-        "first_seen_at": seen_at,
-        "last_seen_at": seen_at,
-        "last_seen_by": SeenBy.SYNC,
-    }
-    values.update(fields)
-    return CustomerRecord.objects.create(**values)
+    fields.setdefault("external_id", f"old-{n}")
+    return index_row(ledger_id(n), seen_at=seen_at, **fields)
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from customers.index.services import records_seen
 from customers.screens.selectors import customer_fingerprint
 from customers.screens.services import customer_state_change, customer_update
 from customers.tatum import Customer
-from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, url
+from tests.customers.conftest import CUSTOMER_ID, account_json, customer_json, index_row, url
 
 pytestmark = pytest.mark.django_db
 
@@ -34,22 +34,9 @@ def row(tatum_id: str = CUSTOMER_ID) -> CustomerRecord:
 
 def old_row(**fields) -> CustomerRecord:
     long_ago = timezone.now() - timedelta(days=10)
-    values = {
-        "tatum_id": CUSTOMER_ID,
-        "external_id": "old-name",
-        "accounting_currency": "EUR",
-        "customer_country": "DE",
-        "provider_country": "CZ",
-        "active": True,
-        "enabled": True,
-        "compliance_gap": False,
-        "first_seen_at": long_ago,
-        "last_seen_at": long_ago,
-        "last_seen_by": SeenBy.SYNC,
-        "missing_since": long_ago,
-    }
-    values.update(fields)
-    return CustomerRecord.objects.create(**values)
+    fields.setdefault("external_id", "old-name")
+    fields.setdefault("missing_since", long_ago)
+    return index_row(CUSTOMER_ID, seen_at=long_ago, **fields)
 
 
 def test_a_live_list_page_refreshes_every_customer_on_it_in_one_statement(support_client, tatum):
