@@ -160,9 +160,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# The dashboard speaks British English only. Dates and numbers are still formatted as en-gb, but no
+# translation machinery runs: with it on, every `{% url %}` and formatted value asks which language is
+# active (switching it off saves 7% of the instructions of a 50-row list page).
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env("TIME_ZONE", default="UTC")
-USE_I18N = True
+USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
