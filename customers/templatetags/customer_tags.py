@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import template
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from customers.tatum import reference
@@ -20,6 +20,12 @@ def currency_label(code: str | None) -> str:
 @register.filter
 def country_label(code: str | None) -> str:
     return reference.country_label(code) if code else "Not set"
+
+
+@register.filter
+def clipped(text: str) -> str:
+    """Text in a table cell cut to its width, whole in its tooltip: `{{ code|currency_label|clipped }}`."""
+    return format_html('<span class="clip" title="{0}">{0}</span>', text)
 
 
 # What the audit trail's change keys (Tatum's JSON names) are called on the page.
