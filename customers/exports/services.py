@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from customers.audit.models import AuditEntry
 from customers.audit.trail import Actor, audit_entry_record
+from customers.background import RunNotQueued
 from customers.context import new_request_id
 from customers.exports.engine import export_audit_finished
 from customers.exports.filters import ExportFilter
@@ -102,24 +103,14 @@ def _enqueue(job: ExportJob, actor: Actor) -> None:
     try:
         result = export_customers.enqueue(job.pk)
         export_watch_schedule(job)
-    except Exception:
+    except Exception as exc:
         # Whatever broke (the queue's database, a misconfigured backend), the job must not look queued.
         logger.exception("Export %s could not be queued", job.pk)
-        _fail_unqueued(job, actor)
-        raise
+        job.fail_unqueued("export")
+        export_audit_finished(job, actor)
+        raise RunNotQueued(job) from exc
     job.task_id = str(result.id)[:64]
     ExportJob.objects.filter(pk=job.pk).update(task_id=job.task_id)
-
-
-def _fail_unqueued(job: ExportJob, actor: Actor) -> None:
-    ExportJob.objects.filter(pk=job.pk).update(
-        status=Status.FAILED,
-        finished_at=timezone.now(),
-        error_code="queue",
-        error_message="The export could not be queued. Try again in a minute.",
-    )
-    job.refresh_from_db()
-    export_audit_finished(job, actor)
 
 
 def export_cancel(*, actor: Actor, job: ExportJob) -> ExportJob:

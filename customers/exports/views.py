@@ -15,6 +15,7 @@ from customers import permissions
 from customers.audit.access import permission_required
 from customers.audit.models import AuditEntry
 from customers.audit.trail import Actor
+from customers.background import RunNotQueued
 from customers.exports.forms import ExportRequestForm
 from customers.exports.models import ExportJob
 from customers.exports.selectors import (
@@ -101,6 +102,9 @@ def export_create(request: HttpRequest) -> HttpResponse:
             request, f"Export {running.job.pk} is still running: it is shown below. Wait for it or cancel it."
         )
         return redirect("customers:export_detail", job_id=running.job.pk)
+    except RunNotQueued as failed:
+        messages.error(request, f"Export {failed.run.pk}: {failed.run.error_message}")
+        return redirect("customers:export_detail", job_id=failed.run.pk)
     messages.success(request, f"Export {job.pk} is queued. This page follows it until the file is ready.")
     return redirect("customers:export_detail", job_id=job.pk)
 
@@ -150,6 +154,9 @@ def export_retry_view(request: HttpRequest, job_id: int) -> HttpResponse:
     except ExportAlreadyRunning as running:
         messages.info(request, f"Export {running.job.pk} is still running. Wait for it or cancel it first.")
         return redirect("customers:export_detail", job_id=running.job.pk)
+    except RunNotQueued as failed:
+        messages.error(request, f"Export {failed.run.pk}: {failed.run.error_message}")
+        return redirect("customers:export_detail", job_id=failed.run.pk)
     messages.success(request, f"Export {new_job.pk} is queued: it retries export {job.pk}.")
     return redirect("customers:export_detail", job_id=new_job.pk)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -53,18 +52,6 @@ UNEXPECTED_MESSAGE = "An unexpected error stopped the sync. Try again; if it hap
 
 class SyncCancelled(Exception):
     """A manager asked the run to stop."""
-
-
-def sync_stalled_after() -> timedelta:
-    """How long a running sync may go without a heartbeat before it counts as abandoned."""
-    return timedelta(seconds=settings.EXPORT_STALLED_AFTER_SECONDS)
-
-
-def sync_is_stalled(run: SyncRun) -> bool:
-    """Running, but its worker has stopped reporting (it was probably restarted)."""
-    if run.status != Status.RUNNING or run.heartbeat_at is None:
-        return False
-    return timezone.now() - run.heartbeat_at > sync_stalled_after()
 
 
 def sync_run(*, run_id: int, on_progress: Callable[[SyncRun], None] | None = None) -> SyncRun:

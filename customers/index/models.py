@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
+
+from customers.background import BackgroundRun
 
 
 class CustomerRecord(models.Model):
@@ -54,44 +55,18 @@ class CustomerRecord(models.Model):
         return f"{self.external_id} ({self.tatum_id})"
 
 
-class SyncRun(models.Model):
+class SyncRun(BackgroundRun):
     """One read of the whole ledger into the index: what was asked, how far it got, what it cost."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Waiting for a worker"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Finished"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     # "" when started from the command line or a timer.
     username = models.CharField(max_length=150, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    task_id = models.CharField(max_length=64, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     # Customers the last complete sync read, when there was one: the progress bar's maximum.
     estimated_customers = models.PositiveIntegerField(null=True, blank=True)
-    pages_read = models.PositiveIntegerField(default=0)
     customers_read = models.PositiveIntegerField(default=0)
-    duplicates_skipped = models.PositiveIntegerField(default=0)
-    credits_spent = models.PositiveIntegerField(default=0)
     # Rows a complete sync marked missing from Tatum.
     marked_missing = models.PositiveIntegerField(default=0)
-    cancel_requested = models.BooleanField(default=False)
-    error_code = models.CharField(max_length=100, blank=True)
-    error_message = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(BackgroundRun.Meta):
         constraints = [
             # One sync at a time, however many managers press Start at once: a unique index on a
             # constant over the waiting and running rows.
@@ -104,7 +79,3 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"Sync {self.pk} ({self.get_status_display()})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE_STATUSES

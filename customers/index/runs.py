@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from customers.index.engine import sync_is_stalled
 from customers.index.models import CustomerRecord, SyncRun
 from customers.index.reader import PAGE_SIZE
 from customers.tatum import CREDIT_COSTS
@@ -108,7 +107,7 @@ def sync_progress(run: SyncRun) -> SyncProgress:
     elif run.estimated_customers:
         # The ledger may have grown since the estimate: never more than a full bar.
         value, maximum = run.customers_read, max(run.estimated_customers, run.customers_read)
-    return SyncProgress(run, sync_is_stalled(run), elapsed, value, maximum)
+    return SyncProgress(run, run.is_stalled, elapsed, value, maximum)
 
 
 def index_size() -> int:

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from customers.audit.models import AuditEntry
 from customers.audit.trail import Actor, audit_entry_record
+from customers.background import RunNotQueued
 from customers.context import new_request_id
-from customers.index.engine import sync_audit_finished, sync_is_stalled
+from customers.index.engine import sync_audit_finished
 from customers.index.models import SyncRun
 from customers.index.records import records_mark_missing, records_seen
 from customers.index.runs import SyncCost, sync_estimated_customers
@@ -52,7 +53,7 @@ def sync_start(*, actor: Actor, enqueue: bool = True) -> SyncRun:
     does not count: it is ended as failed first.
     """
     for active in SyncRun.objects.filter(status__in=SyncRun.ACTIVE_STATUSES):
-        if not sync_is_stalled(active):
+        if not active.is_stalled:
             raise SyncAlreadyRunning(active)
         _end_stalled(
             active, actor, status=Status.FAILED, error_code="worker_lost", error_message=STALLED_MESSAGE
@@ -89,18 +90,12 @@ def sync_start(*, actor: Actor, enqueue: bool = True) -> SyncRun:
 def _enqueue(run: SyncRun, actor: Actor) -> None:
     try:
         result = sync_customers.enqueue(run.pk)
-    except Exception:
+    except Exception as exc:
         # Whatever broke (the queue's database, a misconfigured backend), the run must not look queued.
         logger.exception("Sync %s could not be queued", run.pk)
-        SyncRun.objects.filter(pk=run.pk).update(
-            status=Status.FAILED,
-            finished_at=timezone.now(),
-            error_code="queue",
-            error_message="The sync could not be queued. Try again in a minute.",
-        )
-        run.refresh_from_db()
+        run.fail_unqueued("sync")
         sync_audit_finished(run, actor)
-        raise
+        raise RunNotQueued(run) from exc
     SyncRun.objects.filter(pk=run.pk, task_id="").update(task_id=str(result.id)[:64])
     run.refresh_from_db()
 
@@ -121,7 +116,7 @@ def sync_cancel(*, actor: Actor, run: SyncRun) -> SyncRun:
         return run
     SyncRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(cancel_requested=True)
     run.refresh_from_db()
-    if sync_is_stalled(run):
+    if run.is_stalled:
         _end_stalled(
             run,
             actor,

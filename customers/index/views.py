@@ -15,6 +15,7 @@ from customers import permissions
 from customers.audit.access import permission_required
 from customers.audit.models import AuditEntry
 from customers.audit.trail import Actor
+from customers.background import RunNotQueued
 from customers.index.models import SyncRun
 from customers.index.runs import (
     index_size,
@@ -65,6 +66,9 @@ def sync_start_view(request: HttpRequest) -> HttpResponse:
         run = sync_start(actor=Actor.from_request(request))
     except SyncAlreadyRunning as running:
         messages.info(request, f"Sync {running.run.pk} is already running: its progress is shown below.")
+        return redirect("customers:sync")
+    except RunNotQueued as failed:
+        messages.error(request, f"Sync {failed.run.pk}: {failed.run.error_message}")
         return redirect("customers:sync")
     messages.success(request, f"Sync {run.pk} is queued. This page follows it until it finishes.")
     return redirect("customers:sync")

@@ -7,14 +7,17 @@ leave them, so no test in this module talks to Tatum.
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from django.db import DatabaseError
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from customers.audit.models import AuditEntry
 from customers.credits.calls import api_calls_store
 from customers.credits.models import ApiCall
+from customers.exports import services
 from customers.exports.engine import CSV_ENCODING
 from customers.exports.models import ExportJob
 from tests.users import make_user
@@ -236,6 +239,26 @@ def test_starting_an_export_queues_a_task_and_shows_its_progress_page(client, ma
     assert task.args_kwargs == {"args": [job.pk], "kwargs": {}}
     entry = AuditEntry.objects.get(action=Action.EXPORT_CUSTOMERS)
     assert entry.outcome == Outcome.SUCCEEDED and f"Export {job.pk}" in entry.reason
+
+
+def test_an_export_that_cannot_be_queued_fails_at_once_and_its_page_says_so(client, manager, monkeypatch):
+    def queue_down(*args, **kwargs):
+        raise DatabaseError("the task queue's table is locked")
+
+    monkeypatch.setattr(services, "export_customers", SimpleNamespace(enqueue=queue_down))
+    client.force_login(manager)
+
+    response = client.post("/exports/new/", {"scope": "all"}, follow=True)
+
+    job = ExportJob.objects.get()
+    assert (job.status, job.error_code) == (Status.FAILED, "queue") and job.finished_at is not None
+    assert response.redirect_chain == [(f"/exports/{job.pk}/", 302)]
+    assert (
+        f"Export {job.pk}: The export could not be queued. Try again in a minute."
+        in response.content.decode()
+    )
+    finished = AuditEntry.objects.get(action=Action.EXPORT_FINISHED)
+    assert finished.outcome == Outcome.FAILED
 
 
 def test_a_filtered_export_stores_its_filters(client, manager):

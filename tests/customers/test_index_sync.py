@@ -4,10 +4,11 @@ failures halfway, cancelling, its cost, the command and the page."""
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -17,7 +18,7 @@ from customers.audit.models import AuditEntry
 from customers.audit.trail import Actor
 from customers.compliance.models import ComplianceCase
 from customers.credits.models import ApiCall
-from customers.index import engine
+from customers.index import engine, services
 from customers.index.engine import sync_run
 from customers.index.models import CustomerRecord, SyncRun
 from customers.index.services import SyncAlreadyRunning, sync_cancel, sync_start
@@ -389,6 +390,26 @@ def test_starting_from_the_page_queues_a_sync_and_follows_it(client, manager):
     assert f"Sync {run.pk} is queued" in page
     assert 'id="sync-progress"' in page
     assert "Cancel sync" in page
+
+
+def test_a_sync_that_cannot_be_queued_fails_at_once_and_the_page_says_so(client, manager, monkeypatch):
+    def queue_down(*args, **kwargs):
+        raise DatabaseError("the task queue's table is locked")
+
+    monkeypatch.setattr(services, "sync_customers", SimpleNamespace(enqueue=queue_down))
+    client.force_login(manager)
+
+    response = client.post(reverse("customers:sync_start"), follow=True)
+
+    run = SyncRun.objects.get()
+    assert (run.status, run.error_code) == (Status.FAILED, "queue") and run.finished_at is not None
+    assert response.redirect_chain == [(reverse("customers:sync"), 302)]
+    assert f"Sync {run.pk}: The sync could not be queued. Try again in a minute." in response.content.decode()
+    assert finished_entry().outcome == AuditEntry.Outcome.FAILED
+    # Nothing is left waiting: the next start is not refused as "already running".
+    monkeypatch.undo()
+    client.post(reverse("customers:sync_start"))
+    assert SyncRun.objects.filter(status=Status.QUEUED).count() == 1
 
 
 def test_cancelling_from_the_page_stops_a_queued_sync(client, manager):

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from customers.audit.trail import Actor
+from customers.background import RunNotQueued
 from customers.index.engine import sync_run
 from customers.index.models import SyncRun
 from customers.index.runs import index_size
@@ -45,6 +46,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Sync {running.run.pk} is already running; wait for it or cancel it."
             ) from None
+        except RunNotQueued as failed:
+            raise CommandError(f"Sync {failed.run.pk}: {failed.run.error_message}") from failed
         if options["enqueue"]:
             self.stdout.write(f"Sync {run.pk} queued: the task worker (manage.py db_worker) runs it.")
             return
