@@ -250,9 +250,9 @@ def _report(args: argparse.Namespace, vendor: str, fill_seconds: float | None, r
 
 
 @contextmanager
-def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
+def throwaway_postgres(*, durable: bool = False, max_connections: int = 100) -> Iterator[str]:
     """A PostgreSQL cluster in a temporary directory on a free port, stopped and removed afterwards;
-    with `fsync` off unless `durable` (for benchmarks of writes)."""
+    with `fsync` off unless `durable` (for benchmarks of writes), and room for `max_connections`."""
     data = Path(tempfile.mkdtemp(prefix="index-bench-pg-"))
     port = _free_port()
     shutil.chown(data, "postgres", "postgres")
@@ -264,6 +264,7 @@ def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
     )  # fmt: skip
     ctl = [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "log")]
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c shared_buffers=256MB"
+    options += f" -c max_connections={max_connections}"
     if not durable:
         options += " -c fsync=off"
     subprocess.run([*ctl, "-w", "-o", options, "start"], check=True, capture_output=True)

@@ -42,6 +42,7 @@ from run import (
     prepare_sandbox_and_dashboard,
     sandbox_customers,
     signed_in_session,
+    sqlite_url,
 )
 
 LIST_PATH = "/customers/live/?size=50&page=1"
@@ -160,11 +161,11 @@ def load_run(args: argparse.Namespace) -> list[str]:
     users = args.users_per_process * args.processes
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        sandbox_db, dashboard_db = tmp / "sandbox.sqlite3", tmp / "dashboard.sqlite3"
-        prepare_sandbox_and_dashboard(sandbox_db, dashboard_db, args.customers)
+        sandbox_db, dashboard_db = sqlite_url(tmp / "sandbox.sqlite3"), sqlite_url(tmp / "dashboard.sqlite3")
+        prepare_sandbox_and_dashboard(sandbox_db, dashboard_db, tmp, args.customers)
         cmd_args, log_path = call_log_args(tmp)
         sandbox_env = {
-            **base_env(sandbox_db, args.latency_ms),
+            **base_env(sandbox_db, tmp, args.latency_ms),
             "GUNICORN_ACCESS_LOG": "",
             "GUNICORN_MAX_REQUESTS": "0",
             "GUNICORN_CMD_ARGS": cmd_args,
@@ -175,7 +176,7 @@ def load_run(args: argparse.Namespace) -> list[str]:
             customer_ids = [customer["id"] for customer in sandbox_customers(api_url)]
             detail_paths = [f"/customers/{cid}/" for cid in customer_ids]
             dashboard_env = {
-                **base_env(dashboard_db, args.latency_ms),
+                **base_env(dashboard_db, tmp, args.latency_ms),
                 "TATUM_API_URL": api_url,
                 "TATUM_MAX_RPS": str(args.rps),
                 "GUNICORN_MAX_REQUESTS": "0",
@@ -261,8 +262,8 @@ print(f"{{statistics.mean(samples):.0f}} {{p50:.0f}} {{p95:.0f}}")
 def cost_run(args: argparse.Namespace) -> list[str]:
     """Microseconds per `wait()` that never has to sleep: the reservation's round trip alone."""
     with tempfile.TemporaryDirectory() as tmp_name:
-        database_url = args.database_url or f"sqlite:///{Path(tmp_name) / 'cost.sqlite3'}"
-        env = {**base_env(Path(tmp_name) / "unused.sqlite3", 0), "DATABASE_URL": database_url}
+        database_url = args.database_url or sqlite_url(Path(tmp_name) / "cost.sqlite3")
+        env = base_env(database_url, Path(tmp_name), 0)
         manage(env, "migrate", "--noinput", "-v", "0")
         mean, p50, p95 = manage(env, "shell", "-c", _COST_SCRIPT.format(calls=args.calls)).split()[-3:]
     engine = database_url.split(":", 1)[0]

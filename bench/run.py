@@ -2,7 +2,8 @@
 
 Starts the sandbox, the dashboard and the reference (bench/reference/, a plain Django project of the
 same two pages) as gunicorn servers on loopback, the sandbox standing in for Tatum for both, each
-on its own throwaway SQLite database as separate services would be. Seeds the sandbox, signs in
+on a throwaway database of its own as separate services would be: a SQLite file, or with --postgres
+a database of one throwaway PostgreSQL 15 cluster (fsync on, as deployed). Seeds the sandbox, signs in
 over HTTP like a browser, and measures:
 
 1. at SANDBOX_LATENCY_MS 0 and 50, the median time of the list page (50 rows) and the detail page
@@ -14,7 +15,8 @@ over HTTP like a browser, and measures:
 4. each goal with its verdict;
 5. the export figures (bench/export_bench.py), unless --skip-export.
 
-Prints a table and saves it to bench/results/. Traffic goes to 127.0.0.1 only; every loop is bounded.
+Prints a table and saves it to bench/results/ (latest.txt, or latest-postgresql.txt with --postgres).
+Traffic goes to 127.0.0.1 only; every loop is bounded.
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
+import psycopg
 import requests
+from index_bench import throwaway_postgres
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -54,6 +59,11 @@ USER, PASSWORD = "bench", "bench-password-0123456789"
 # The dashboard runs as deployed (gunicorn.conf.py's defaults: 2 processes of 16 threads), and the
 # reference with the same settings.
 DASHBOARD_WORKERS, DASHBOARD_THREADS = 2, 16
+# The sandbox has no rate limit; a paid Tatum plan allows about 200 requests/s (--max-rps).
+MAX_RPS = 200
+# PostgreSQL connections for the three servers (--postgres): each gunicorn thread holds one, and each
+# dashboard process one more for the shared rate limit; PostgreSQL's default of 100 is too few.
+POSTGRES_MAX_CONNECTIONS = 200
 
 
 def free_port() -> int:
@@ -62,37 +72,46 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def base_env(db_path: Path, latency_ms: int) -> dict[str, str]:
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def base_env(database_url: str, tmp: Path, latency_ms: int) -> dict[str, str]:
+    """The dashboard's (or the sandbox's) settings on database_url, its files in tmp."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "dashboard.settings",
         "DEBUG": "false",
         "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": f"sqlite:///{db_path}",
-        "STATIC_ROOT": str(db_path.parent / "static"),
-        "EXPORT_ROOT": str(db_path.parent / "exports"),
+        "DATABASE_URL": database_url,
+        "STATIC_ROOT": str(tmp / "static"),
+        "EXPORT_ROOT": str(tmp / "exports"),
         "SECURE_SSL_REDIRECT": "false",
         "SESSION_COOKIE_SECURE": "false",
         "CSRF_COOKIE_SECURE": "false",
         "SANDBOX_API_KEY": KEY,
         "SANDBOX_LATENCY_MS": str(latency_ms),
-        # The sandbox has no rate limit; a paid Tatum plan allows about 200 requests/s.
-        "TATUM_MAX_RPS": "200",
+        "TATUM_MAX_RPS": str(MAX_RPS),
         "AXES_FAILURE_LIMIT": "1000",
         "LOG_LEVEL": "WARNING",
         "GUNICORN_ACCESS_LOG": "/dev/null",
     }
 
 
-def reference_env(db_path: Path, api_url: str) -> dict[str, str]:
-    """The reference project (bench/reference/) reading the Tatum API at api_url."""
+def reference_env(database_url: str, api_url: str) -> dict[str, str]:
+    """The reference project (bench/reference/) on database_url, reading the Tatum API at api_url: a
+    SQLite file by its path (the reference's own SQLite settings), any other database by its URL."""
+    if database_url.startswith("sqlite:///"):
+        database = {"REFERENCE_DB": database_url.removeprefix("sqlite:///"), "REFERENCE_DATABASE_URL": ""}
+    else:
+        database = {"REFERENCE_DATABASE_URL": database_url}
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "reference.settings",
         "PYTHONPATH": str(BENCH),
         "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        "REFERENCE_DB": str(db_path),
+        **database,
         "TATUM_API_URL": api_url,
         "TATUM_API_KEY": KEY,
         "GUNICORN_ACCESS_LOG": "/dev/null",
@@ -284,13 +303,18 @@ def sandbox_customers(sandbox: str) -> list[dict]:
     return upstream.get(f"{sandbox}/v3/ledger/customer", params={"pageSize": 50}, timeout=10).json()
 
 
-def apicall_count(db_path: Path) -> int:
-    with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as db:
+def apicall_count(database_url: str) -> int:
+    """The dashboard's call records so far, read from its database (SQLite or PostgreSQL)."""
+    if database_url.startswith("sqlite:///"):
+        db = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30)
+    else:
+        db = psycopg.connect(database_url)
+    with contextlib.closing(db):
         return db.execute("SELECT COUNT(*) FROM customers_apicall").fetchone()[0]
 
 
 def page_figures(
-    dashboard: str, reference: str, sandbox: str, db_path: Path, samples: int
+    dashboard: str, reference: str, sandbox: str, database_url: str, samples: int
 ) -> list[PageFigure]:
     session = signed_in_session(dashboard)
     page = browser(dashboard, session)
@@ -341,7 +365,7 @@ def page_figures(
     ]
     figures = []
     for action, page_call, peer_call, raw_call, expect in cases:
-        before = apicall_count(db_path)
+        before = apicall_count(database_url)
         calls = [lambda page_call=page_call, expect=expect, a=action: timed(page_call, expect, a)]
         if peer_call:
             calls.append(
@@ -353,7 +377,7 @@ def page_figures(
             lambda raw_call=raw_call, a=action: timed(raw_call, (200, 204), f"{a}, raw upstream call")
         )
         columns = interleaved_samples(samples, calls)
-        count = (apicall_count(db_path) - before) / (samples + 1)
+        count = (apicall_count(database_url) - before) / (samples + 1)
         figure = PageFigure(action, columns[0], statistics.median(columns[-1]), count)
         figure.reference_samples = columns[1] if peer_call else None
         figures.append(figure)
@@ -494,17 +518,39 @@ def goal_lines(figures_by_latency: dict[int, list[PageFigure]], loads: list[Load
 
 @dataclass
 class Databases:
-    dashboard: Path
-    sandbox: Path
-    reference: Path
+    """Each server's empty database (a URL), the directory of the run's files, and what they are."""
+
+    sandbox: str
+    dashboard: str
+    reference: str
+    tmp: Path
+    kind: str
 
 
-def prepare_sandbox_and_dashboard(sandbox_db: Path, dashboard_db: Path, customers: int) -> None:
+@contextlib.contextmanager
+def databases(tmp: Path, postgres: bool) -> Iterator[Databases]:
+    """A SQLite file per server in tmp or, with postgres, a database per server in one throwaway
+    PostgreSQL cluster with fsync on, as deployed."""
+    names = ("sandbox", "dashboard", "reference")
+    if not postgres:
+        yield Databases(*(sqlite_url(tmp / f"{name}.sqlite3") for name in names), tmp, "SQLite")
+        return
+    with throwaway_postgres(durable=True, max_connections=POSTGRES_MAX_CONNECTIONS) as url:
+        with contextlib.closing(psycopg.connect(url, autocommit=True)) as admin:
+            for name in names:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            major = admin.info.server_version // 10000
+            fsync = admin.execute("SHOW fsync").fetchone()[0]
+        root = url.rsplit("/", 1)[0]
+        yield Databases(*(f"{root}/{name}" for name in names), tmp, f"PostgreSQL {major}, fsync {fsync}")
+
+
+def prepare_sandbox_and_dashboard(sandbox_db: str, dashboard_db: str, tmp: Path, customers: int) -> None:
     """The sandbox's ledger seeded, and the dashboard's database with its Support user."""
-    sandbox_env = base_env(sandbox_db, 0)
+    sandbox_env = base_env(sandbox_db, tmp, 0)
     manage(sandbox_env, "migrate", "--noinput", "-v", "0")
     manage(sandbox_env, "seed_sandbox", "--customers", str(customers), "--seed", "7")
-    env = base_env(dashboard_db, 0)
+    env = base_env(dashboard_db, tmp, 0)
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "collectstatic", "--noinput", "-v", "0")
     script = (
@@ -516,7 +562,7 @@ def prepare_sandbox_and_dashboard(sandbox_db: Path, dashboard_db: Path, customer
 
 
 def prepare_databases(dbs: Databases, customers: int) -> None:
-    prepare_sandbox_and_dashboard(dbs.sandbox, dbs.dashboard, customers)
+    prepare_sandbox_and_dashboard(dbs.sandbox, dbs.dashboard, dbs.tmp, customers)
     peer_env = reference_env(dbs.reference, "http://127.0.0.1:1")  # no call is made while preparing
     reference_admin(peer_env, "migrate", "--noinput", "-v", "0")
     create_user = f"User.objects.create_user('{USER}', password='{PASSWORD}')"
@@ -529,18 +575,24 @@ class Run:
     users: int
     load_seconds: int
     load_rounds: int
+    max_rps: float = MAX_RPS
 
 
 def run_at_latency(
-    dbs: Databases, tmp: Path, latency_ms: int, run: Run, with_load: bool, problems: list[str]
+    dbs: Databases, latency_ms: int, run: Run, with_load: bool, problems: list[str]
 ) -> tuple[list[PageFigure], list[LoadFigure]]:
+    tmp = dbs.tmp
     # The sandbox stands in for Tatum, a service elsewhere: it logs no requests here and its process is
     # not recycled in the middle of a run (a restart would stall every page for a second).
-    sandbox_env = {**base_env(dbs.sandbox, latency_ms), "GUNICORN_ACCESS_LOG": ""}
+    sandbox_env = {**base_env(dbs.sandbox, tmp, latency_ms), "GUNICORN_ACCESS_LOG": ""}
     sandbox_env["GUNICORN_MAX_REQUESTS"] = "0"
     with gunicorn(Server(f"sandbox-{latency_ms}ms", sandbox_env, 1, 32), tmp, problems) as sandbox_url:
         api_url = f"{sandbox_url}/sandbox"
-        dashboard_env = {**base_env(dbs.dashboard, latency_ms), "TATUM_API_URL": api_url}
+        dashboard_env = {
+            **base_env(dbs.dashboard, tmp, latency_ms),
+            "TATUM_API_URL": api_url,
+            "TATUM_MAX_RPS": f"{run.max_rps:g}",
+        }
         dashboard = Server(f"dashboard-{latency_ms}ms", dashboard_env, DASHBOARD_WORKERS, DASHBOARD_THREADS)
         reference = Server(
             f"reference-{latency_ms}ms",
@@ -628,24 +680,31 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=int, default=30, help="per server and round; 0 skips the load")
     parser.add_argument("--load-rounds", type=int, default=2)
     parser.add_argument("--skip-export", action="store_true")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="each server on a database of one throwaway PostgreSQL 15 cluster (fsync on), not SQLite",
+    )
+    parser.add_argument(
+        "--max-rps", type=float, default=MAX_RPS, help="the dashboard's TATUM_MAX_RPS (the shared rate limit)"
+    )
     args = parser.parse_args()
-    run = Run(args.samples, args.users, args.load_seconds, args.load_rounds)
+    run = Run(args.samples, args.users, args.load_seconds, args.load_rounds, args.max_rps)
 
-    lines = [
-        f"Benchmark {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {os.cpu_count()} cores, dashboard and reference "
-        f"each on gunicorn gthread, {DASHBOARD_WORKERS} processes x {DASHBOARD_THREADS} threads, "
-        f"Python {platform.python_version()} ({os.path.realpath(PYTHON)})"
-    ]
     figures_by_latency: dict[int, list[PageFigure]] = {}
     loads: list[LoadFigure] = []
     problems: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        dbs = Databases(tmp / "dashboard.sqlite3", tmp / "sandbox.sqlite3", tmp / "reference.sqlite3")
+    with tempfile.TemporaryDirectory() as tmp_name, databases(Path(tmp_name), args.postgres) as dbs:
+        lines = [
+            f"Benchmark {datetime.now(UTC):%Y-%m-%d %H:%M UTC} on {dbs.kind}, TATUM_MAX_RPS={run.max_rps:g}, "
+            f"{os.cpu_count()} cores, dashboard and reference each on gunicorn gthread, "
+            f"{DASHBOARD_WORKERS} processes x {DASHBOARD_THREADS} threads, "
+            f"Python {platform.python_version()} ({os.path.realpath(PYTHON)})"
+        ]
         prepare_databases(dbs, args.customers)
         for latency in (0, 50):
             with_load = latency == 50 and run.load_seconds > 0 and run.load_rounds > 0
-            figures, latency_loads = run_at_latency(dbs, tmp, latency, run, with_load, problems)
+            figures, latency_loads = run_at_latency(dbs, latency, run, with_load, problems)
             figures_by_latency[latency] = figures
             loads += latency_loads
             lines += page_table(latency, run.samples, figures)
@@ -658,9 +717,10 @@ def main() -> None:
         lines += ["", "Export (bench/export_bench.py)", export_figures()]
     report = "\n".join(lines)
     print(report)
+    suffix = "-postgresql" if args.postgres else ""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.txt").write_text(report + "\n")
-    (RESULTS / "latest.txt").write_text(report + "\n")
+    (RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}{suffix}.txt").write_text(report + "\n")
+    (RESULTS / f"latest{suffix}.txt").write_text(report + "\n")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import environ
+
 BASE_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = os.environ["SECRET_KEY"]
@@ -38,21 +40,31 @@ TEMPLATES = [
     },
 ]
 
-# SQLite as Django's documentation advises for a threaded server: persistent connections, a
-# write-ahead log and immediate write transactions.
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ["REFERENCE_DB"],
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {
-            "timeout": 20,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
+if os.environ.get("REFERENCE_DATABASE_URL"):
+    # Any database by URL (PostgreSQL in `bench/run.py --postgres`), with persistent connections.
+    DATABASES = {
+        "default": {
+            **environ.Env.db_url_config(os.environ["REFERENCE_DATABASE_URL"]),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+        }
     }
-}
+else:
+    # SQLite as Django's documentation advises for a threaded server: persistent connections, a
+    # write-ahead log and immediate write transactions.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ["REFERENCE_DB"],
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
