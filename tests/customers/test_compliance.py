@@ -28,6 +28,7 @@ from customers.compliance.services import (
     customer_case_get,
 )
 from customers.index.models import CustomerRecord
+from customers.index.records import READ_AGAIN_WITHIN
 from customers.index.services import records_seen
 from customers.tatum import Customer
 from tests.customers.conftest import CUSTOMER_ID, customer_json, html_elements, index_row, url
@@ -240,6 +241,24 @@ def test_a_cleared_case_is_final_and_a_gap_still_there_opens_a_new_one():
     second = ComplianceCase.objects.exclude(pk=first.pk).get()
     assert second.status == Status.OPEN
     assert customer_case_get("1".rjust(24, "0")) == second
+
+
+def test_after_a_case_is_cleared_a_read_within_the_minute_waits_and_the_next_written_read_reopens():
+    olivia = make_user("Compliance", "olivia")
+    gap = customer(1, country=None)
+    (seen,) = records_seen([gap], seen_by=CustomerRecord.SeenBy.READ)
+    first = ComplianceCase.objects.get(record=seen)
+    actor = Actor(user=olivia)
+    case_claim(case=first, actor=actor)
+    case_status_change(case=first, status=Status.IN_REVIEW, reason="", actor=actor)
+    case_status_change(case=first, status=Status.CLEARED, reason="Country on file", actor=actor)
+
+    # Read again within the minute: the earlier read checked this row's case, nothing is written.
+    records_seen([gap], seen_by=CustomerRecord.SeenBy.READ, at=seen.last_seen_at + timedelta(seconds=30))
+    assert not ComplianceCase.objects.exclude(pk=first.pk).exists()
+
+    records_seen([gap], seen_by=CustomerRecord.SeenBy.READ, at=seen.last_seen_at + READ_AGAIN_WITHIN)
+    assert ComplianceCase.objects.exclude(pk=first.pk).get().status == Status.OPEN
 
 
 # --- Flagging a customer -------------------------------------------------------------------------
