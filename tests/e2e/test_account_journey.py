@@ -1,5 +1,5 @@
 """Support works a customer's accounts in the browser, on the live sandbox: freezes and unfreezes one,
-then deactivates the customer through the guided job."""
+deactivates the customer through the guided job, then activates it and one of its accounts again."""
 
 from __future__ import annotations
 
@@ -68,6 +68,22 @@ def test_support_freezes_an_account_then_deactivates_the_accounts_and_the_custom
     expect(status.get_by_text("Inactive", exact=True)).to_be_visible()
     assert tatum_client().get_customer(customer_id).active is False
     assert not tatum_client().list_customer_accounts(customer_id)
+
+    # The accounts area follows the customer's state without a reload: an inactive customer's accounts
+    # wait for it, and once it is active again they can be activated.
+    page.evaluate("window.stillTheSamePage = true")
+    deactivated = accounts.locator(f"#account-{first}")
+    expect(deactivated.get_by_role("button", name="Activate")).to_be_disabled()
+    expect(deactivated).to_contain_text("The customer is inactive: activate the customer first.")
+    status.get_by_role("link", name="Activate", exact=True).click()
+    confirm(page, "Activate", "Relationship resumed")
+    expect(messages).to_contain_text("The customer is now activated.")
+    expect(deactivated).not_to_contain_text("activate the customer first")
+    assert page.evaluate("window.stillTheSamePage") is True
+    deactivated.get_by_role("link", name=f"Activate account {first}").click()
+    confirm(page, "Activate account", "Relationship resumed")
+    expect(messages).to_contain_text(f"Account {first} is now activated.")
+    assert [account.id for account in tatum_client().list_customer_accounts(customer_id)] == [first]
 
 
 def test_the_guide_explains_an_account_holding_a_balance_cannot_be_deactivated_here(page: Page, live_server):
