@@ -10,6 +10,7 @@ from customers.credits.models import ApiCall, CreditTally, SharedRateLimit
 from customers.exports.models import ExportJob
 from customers.index.models import CustomerRecord, SyncRun
 from customers.permissions import CUSTOM_PERMISSIONS
+from customers.usage.models import UsageDay
 
 
 class CustomerAccess(models.Model):
@@ -34,4 +35,5 @@ __all__ = [
     "ExportJob",
     "SharedRateLimit",
     "SyncRun",
+    "UsageDay",
 ]

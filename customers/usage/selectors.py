@@ -7,8 +7,10 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import BooleanField, Case, Count, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -17,6 +19,7 @@ from customers.credits.models import ApiCall
 from customers.csv_safety import safe_row
 from customers.exports.models import ExportJob
 from customers.usage.actions import call_action
+from customers.usage.models import UsageDay
 
 PERIOD_DAYS = (7, 30, 90)
 DEFAULT_PERIOD_DAYS = 30
@@ -113,9 +116,53 @@ class CreditUsage:
 def usage_row_list(period: UsagePeriod) -> list[UsageRow]:
     """Credits and calls per day, user and action in the period, ordered by day, user and action.
 
-    One grouped query; calls made for a customer export (they carry the export's request id) count
-    as "Export" whatever their route.
+    Settled days (over for `SETTLED_AFTER`) are read from their `UsageDay`, summed from the calls the
+    first time a page or CSV needs them; the rest are summed from the calls. Calls made for a customer
+    export (they carry the export's request id) count as "Export" whatever their route.
     """
+    now = timezone.now()
+    settled = [day for day in period.each_day() if _local_midnight(day) + _DAY_SETTLED <= now]
+    by_day = _settled_usage(settled)
+    unsettled = period.each_day()[len(settled) :]
+    if unsettled:
+        by_day.update(_usage_by_day(UsagePeriod(first=unsettled[0], last=unsettled[-1])))
+    user_ids = {user_id for rows in by_day.values() for user_id, *_ in rows if user_id is not None}
+    usernames = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
+    rows = [
+        UsageRow(day=day, username=usernames.get(user, ""), action=action, credits=credits, calls=calls)
+        for day, day_rows in by_day.items()
+        for user, action, credits, calls in day_rows
+    ]
+    return sorted(rows, key=lambda row: (row.day, row.username, row.action))
+
+
+# A day's call records are all stored within a minute or so of its end (a web request stores its calls
+# when it finishes, and gunicorn stops it after 60 s; a task stores each call at once). An hour after
+# midnight the day is settled: its sums can be kept.
+SETTLED_AFTER = datetime.timedelta(hours=1)
+_DAY_SETTLED = datetime.timedelta(days=1) + SETTLED_AFTER
+
+
+def _settled_usage(days: list[datetime.date]) -> dict[datetime.date, list[list[Any]]]:
+    """The usage rows of settled days, each summed from the calls once and kept as a `UsageDay`."""
+    time_zone = timezone.get_current_timezone_name()
+    kept = {usage.day: usage.rows for usage in UsageDay.objects.filter(time_zone=time_zone, day__in=days)}
+    missing = [day for day in days if day not in kept]
+    if missing:
+        summed = _usage_by_day(UsagePeriod(first=missing[0], last=missing[-1]))
+        new = {day: summed.get(day, []) for day in missing}
+        # Another request may sum the same days at once: the sums are the same, the first one is kept.
+        UsageDay.objects.bulk_create(
+            [UsageDay(time_zone=time_zone, day=day, rows=rows) for day, rows in new.items()],
+            ignore_conflicts=True,
+        )
+        kept.update(new)
+    return kept
+
+
+def _usage_by_day(period: UsagePeriod) -> dict[datetime.date, list[list[Any]]]:
+    """The period's calls summed per day, user and action, in one grouped query: for each day with
+    calls, `[user id or None, action, credits, calls]` lists."""
     made_for_export = Q(request_id__in=ExportJob.objects.exclude(request_id="").values("request_id"))
     groups = (
         ApiCall.objects.filter(at__gte=period.starts, at__lt=period.ends)
@@ -125,21 +172,21 @@ def usage_row_list(period: UsagePeriod) -> list[UsageRow]:
                 When(made_for_export, then=Value(True)), default=Value(False), output_field=BooleanField()
             ),
         )
-        .values("day", "user__username", "method", "route", "for_export")
+        .values("day", "user", "method", "route", "for_export")
         .annotate(credits=Sum("credits"), calls=Count("id"))
         .order_by()
     )
     # Several routes make one action (four state changes, say): add them up.
-    merged: defaultdict[tuple[datetime.date, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    merged: defaultdict[tuple[datetime.date, int | None, str], list[int]] = defaultdict(lambda: [0, 0])
     for group in groups:
         action = call_action(group["method"], group["route"], for_export=group["for_export"])
-        sums = merged[group["day"], group["user__username"] or "", action]
+        sums = merged[group["day"], group["user"], action]
         sums[0] += group["credits"]
         sums[1] += group["calls"]
-    return [
-        UsageRow(day=day, username=username, action=action, credits=credits, calls=calls)
-        for (day, username, action), (credits, calls) in sorted(merged.items())
-    ]
+    by_day: defaultdict[datetime.date, list[list[Any]]] = defaultdict(list)
+    for (day, user_id, action), (credits, calls) in merged.items():
+        by_day[day].append([user_id, action, credits, calls])
+    return dict(by_day)
 
 
 def credit_usage_get(period: UsagePeriod) -> CreditUsage:

@@ -18,8 +18,10 @@ from django.utils import timezone
 from customers.credits.models import ApiCall
 from customers.exports.models import ExportJob
 from customers.usage.chart import PLOT_BOTTOM, PLOT_TOP, scale_ceiling
+from customers.usage.models import UsageDay
 from customers.usage.selectors import (
     NO_USER,
+    SETTLED_AFTER,
     credit_budget_get,
     credit_usage_get,
     credits_spent_in_month,
@@ -203,6 +205,77 @@ def test_days_and_months_are_cut_at_midnight_in_the_time_zone(settings, alice):
     assert [(row.day.isoformat(), row.credits) for row in rows] == [("2026-02-28", 1), ("2026-03-01", 2)]
     edge = credit_usage_get(usage_period(2, today=datetime.date(2026, 4, 1)))
     assert [(day.day.isoformat(), day.credits) for day in edge.days] == [("2026-03-31", 4), ("2026-04-01", 8)]
+
+
+# --- Settled days -----------------------------------------------------------------------------------
+
+
+def usage_figures(period) -> list[tuple[str, str, str, int, int]]:
+    rows = usage_row_list(period)
+    return [(row.day.isoformat(), row.username, row.action, row.credits, row.calls) for row in rows]
+
+
+def clock_at(monkeypatch, moment: datetime.datetime) -> None:
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+
+
+def test_settled_days_are_summed_once_and_kept_today_is_summed_from_the_calls(history, alice, monkeypatch):
+    clock_at(monkeypatch, local(history, 15))
+    period = usage_period(7, today=history)
+    first = credit_usage_get(period)
+
+    assert sorted(UsageDay.objects.values_list("day", flat=True)) == period.each_day()[:-1]
+    assert UsageDay.objects.get(day=datetime.date(2026, 3, 9)).rows == []  # a day without calls
+    # The kept sums are what the page reads: the calls of settled days are no longer added up.
+    ApiCall.objects.filter(at__lt=local(history, 0)).delete()
+    call(local(history, 14), user=alice, credits=7)  # today, in progress
+    again = credit_usage_get(period)
+
+    assert again.days[:-1] == first.days[:-1]
+    assert (again.credits, again.calls) == (first.credits + 7, first.calls + 1)
+    assert totals(again.by_user)["alice"] == (8 + 7, 6 + 1)
+
+
+def test_a_day_is_summed_from_its_calls_until_an_hour_after_its_end(monkeypatch, alice):
+    yesterday = datetime.date(2026, 3, 9)
+    call(local(yesterday, 23, 59), user=alice)
+    period = usage_period(2, today=yesterday + datetime.timedelta(days=1))
+    midnight = local(yesterday + datetime.timedelta(days=1), 0)
+
+    monkeypatch.setattr(timezone, "now", lambda: midnight + SETTLED_AFTER - datetime.timedelta(seconds=1))
+    assert usage_figures(period) == [("2026-03-09", "alice", "Read customer", 1, 1)]
+    assert not UsageDay.objects.exists()
+    # A call of the last minute, stored late: still counted, since the day is not kept yet.
+    call(local(yesterday, 23, 59), user=alice)
+
+    monkeypatch.setattr(timezone, "now", lambda: midnight + SETTLED_AFTER)
+    assert usage_figures(period) == [("2026-03-09", "alice", "Read customer", 2, 2)]
+    assert UsageDay.objects.get().day == yesterday
+
+
+def test_kept_days_name_users_as_they_are_now_and_a_deleted_users_calls_as_no_user(history, bob):
+    period = usage_period(7, today=history)
+    usage_figures(period)
+    assert UsageDay.objects.count() == 7  # every day of March is settled
+    bob.delete()
+
+    usage = credit_usage_get(period)
+
+    assert usage.credits == 16
+    assert totals(usage.by_user) == {"alice": (8, 6), NO_USER: (8, 5)}
+
+
+def test_days_kept_in_another_time_zone_are_summed_again(settings, alice):
+    call(
+        datetime.datetime(2026, 3, 9, 23, 30, tzinfo=datetime.UTC), user=alice
+    )  # 00:30 on 10 March in Berlin
+    period = usage_period(2, today=datetime.date(2026, 3, 10))
+    assert usage_figures(period) == [("2026-03-09", "alice", "Read customer", 1, 1)]
+
+    settings.TIME_ZONE = "Europe/Berlin"
+
+    assert usage_figures(period) == [("2026-03-10", "alice", "Read customer", 1, 1)]
+    assert set(UsageDay.objects.values_list("time_zone", flat=True)) == {"UTC", "Europe/Berlin"}
 
 
 def test_the_page_shows_the_periods_totals_and_breakdowns(client, manager, alice):
