@@ -23,6 +23,8 @@ class RunNotQueued(Exception):
 
 
 class BackgroundRun(models.Model):
+    """The fields, states and checks that an export (`ExportJob`) and a sync (`SyncRun`) share."""
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Waiting for a worker"
         RUNNING = "running", "Running"

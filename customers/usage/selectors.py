@@ -128,12 +128,17 @@ def usage_row_list(period: UsagePeriod) -> list[UsageRow]:
         by_day.update(_usage_by_day(UsagePeriod(first=unsettled[0], last=unsettled[-1])))
     user_ids = {user_id for rows in by_day.values() for user_id, *_ in rows if user_id is not None}
     usernames = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
-    rows = [
-        UsageRow(day=day, username=usernames.get(user, ""), action=action, credits=credits, calls=calls)
-        for day, day_rows in by_day.items()
-        for user, action, credits, calls in day_rows
+    # A deleted user's kept calls join the calls with no user.
+    merged: defaultdict[tuple[datetime.date, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for day, day_rows in by_day.items():
+        for user, action, credits, calls in day_rows:
+            sums = merged[day, usernames.get(user, ""), action]
+            sums[0] += credits
+            sums[1] += calls
+    return [
+        UsageRow(day=day, username=username, action=action, credits=credits, calls=calls)
+        for (day, username, action), (credits, calls) in sorted(merged.items())
     ]
-    return sorted(rows, key=lambda row: (row.day, row.username, row.action))
 
 
 # A day's call records are all stored within a minute or so of its end (a web request stores its calls

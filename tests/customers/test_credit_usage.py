@@ -254,6 +254,8 @@ def test_a_day_is_summed_from_its_calls_until_an_hour_after_its_end(monkeypatch,
 
 
 def test_kept_days_name_users_as_they_are_now_and_a_deleted_users_calls_as_no_user(history, bob):
+    # Bob's account action on a day with one made by no user.
+    call(local(datetime.date(2026, 3, 8), 9), user=bob, method="POST", route="/v3/ledger/account")
     period = usage_period(7, today=history)
     usage_figures(period)
     assert UsageDay.objects.count() == 7  # every day of March is settled
@@ -261,8 +263,13 @@ def test_kept_days_name_users_as_they_are_now_and_a_deleted_users_calls_as_no_us
 
     usage = credit_usage_get(period)
 
-    assert usage.credits == 16
-    assert totals(usage.by_user) == {"alice": (8, 6), NO_USER: (8, 5)}
+    assert usage.credits == 16 + 2
+    assert totals(usage.by_user) == {"alice": (8, 6), NO_USER: (8 + 2, 5 + 1)}
+    # One row a day and action for the calls with no user, a deleted user's among them.
+    assert [row for row in usage_figures(period) if row[0] == "2026-03-08"] == [
+        ("2026-03-08", "", "Account actions", 4, 2),
+        ("2026-03-08", "", "Check Tatum (plan, usage)", 1, 1),
+    ]
 
 
 def test_days_kept_in_another_time_zone_are_summed_again(settings, alice):
