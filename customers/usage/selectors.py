@@ -7,7 +7,7 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -20,6 +20,8 @@ from customers.csv_safety import safe_row
 from customers.exports.models import ExportJob
 from customers.usage.actions import call_action
 from customers.usage.models import UsageDay
+
+K = TypeVar("K")
 
 PERIOD_DAYS = (7, 30, 90)
 DEFAULT_PERIOD_DAYS = 30
@@ -129,12 +131,11 @@ def usage_row_list(period: UsagePeriod) -> list[UsageRow]:
     user_ids = {user_id for rows in by_day.values() for user_id, *_ in rows if user_id is not None}
     usernames = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
     # A deleted user's kept calls join the calls with no user.
-    merged: defaultdict[tuple[datetime.date, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for day, day_rows in by_day.items():
-        for user, action, credits, calls in day_rows:
-            sums = merged[day, usernames.get(user, ""), action]
-            sums[0] += credits
-            sums[1] += calls
+    merged = _add_up(
+        ((day, usernames.get(user, ""), action), credits, calls)
+        for day, day_rows in by_day.items()
+        for user, action, credits, calls in day_rows
+    )
     return [
         UsageRow(day=day, username=username, action=action, credits=credits, calls=calls)
         for (day, username, action), (credits, calls) in sorted(merged.items())
@@ -182,29 +183,28 @@ def _usage_by_day(period: UsagePeriod) -> dict[datetime.date, list[list[Any]]]:
         .order_by()
     )
     # Several routes make one action (four state changes, say): add them up.
-    merged: defaultdict[tuple[datetime.date, int | None, str], list[int]] = defaultdict(lambda: [0, 0])
-    for group in groups:
-        action = call_action(group["method"], group["route"], for_export=group["for_export"])
-        sums = merged[group["day"], group["user"], action]
-        sums[0] += group["credits"]
-        sums[1] += group["calls"]
+    merged = _add_up(
+        ((group["day"], group["user"], _group_action(group)), group["credits"], group["calls"])
+        for group in groups
+    )
     by_day: defaultdict[datetime.date, list[list[Any]]] = defaultdict(list)
     for (day, user_id, action), (credits, calls) in merged.items():
         by_day[day].append([user_id, action, credits, calls])
     return dict(by_day)
 
 
+def _group_action(group: dict[str, Any]) -> str:
+    return call_action(group["method"], group["route"], for_export=group["for_export"])
+
+
 def credit_usage_get(period: UsagePeriod) -> CreditUsage:
     """The period's credits per day (every day, 0 when there were no calls), by user and by action."""
     rows = usage_row_list(period)
-    per_day = {day: [0, 0] for day in period.each_day()}
-    for row in rows:
-        per_day[row.day][0] += row.credits
-        per_day[row.day][1] += row.calls
+    per_day = _add_up((row.day, row.credits, row.calls) for row in rows)
     credits = sum(row.credits for row in rows)
     return CreditUsage(
         period=period,
-        days=[DayUsage(day=day, credits=sums[0], calls=sums[1]) for day, sums in per_day.items()],
+        days=[DayUsage(day, *per_day.get(day, (0, 0))) for day in period.each_day()],
         by_user=_breakdown(((row.username or NO_USER, row) for row in rows), credits),
         by_action=_breakdown(((row.action, row) for row in rows), credits),
         credits=credits,
@@ -214,10 +214,7 @@ def credit_usage_get(period: UsagePeriod) -> CreditUsage:
 
 def _breakdown(labelled: Iterable[tuple[str, UsageRow]], total_credits: int) -> list[UsageTotal]:
     """Rows added up by label, the most credits first."""
-    sums: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for label, row in labelled:
-        sums[label][0] += row.credits
-        sums[label][1] += row.calls
+    sums = _add_up((label, row.credits, row.calls) for label, row in labelled)
     totals = [
         UsageTotal(
             label=label,
@@ -228,6 +225,15 @@ def _breakdown(labelled: Iterable[tuple[str, UsageRow]], total_credits: int) -> 
         for label, (credits, calls) in sums.items()
     ]
     return sorted(totals, key=lambda total: (-total.credits, -total.calls, total.label))
+
+
+def _add_up(items: Iterable[tuple[K, int, int]]) -> dict[K, tuple[int, int]]:
+    """`(key, credits, calls)` items added up by key."""
+    sums: defaultdict[K, list[int]] = defaultdict(lambda: [0, 0])
+    for key, credits, calls in items:
+        sums[key][0] += credits
+        sums[key][1] += calls
+    return {key: (credits, calls) for key, (credits, calls) in sums.items()}
 
 
 def usage_csv_filename(period: UsagePeriod) -> str:
