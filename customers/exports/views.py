@@ -103,8 +103,7 @@ def export_create(request: HttpRequest) -> HttpResponse:
         )
         return redirect("customers:export_detail", job_id=running.job.pk)
     except RunNotQueued as failed:
-        messages.error(request, f"Export {failed.run.pk}: {failed.run.error_message}")
-        return redirect("customers:export_detail", job_id=failed.run.pk)
+        return _not_queued(request, failed)
     messages.success(request, f"Export {job.pk} is queued. This page follows it until the file is ready.")
     return redirect("customers:export_detail", job_id=job.pk)
 
@@ -155,8 +154,7 @@ def export_retry_view(request: HttpRequest, job_id: int) -> HttpResponse:
         messages.info(request, f"Export {running.job.pk} is still running. Wait for it or cancel it first.")
         return redirect("customers:export_detail", job_id=running.job.pk)
     except RunNotQueued as failed:
-        messages.error(request, f"Export {failed.run.pk}: {failed.run.error_message}")
-        return redirect("customers:export_detail", job_id=failed.run.pk)
+        return _not_queued(request, failed)
     messages.success(request, f"Export {new_job.pk} is queued: it retries export {job.pk}.")
     return redirect("customers:export_detail", job_id=new_job.pk)
 
@@ -183,6 +181,12 @@ def export_download(request: HttpRequest, job_id: int) -> FileResponse:
         filename=job.file_name,
         content_type="text/csv; charset=utf-8",
     )
+
+
+def _not_queued(request: HttpRequest, failed: RunNotQueued) -> HttpResponse:
+    """The export that could not be queued, failed, with its message."""
+    messages.error(request, f"Export {failed.run.pk}: {failed.run.error_message}")
+    return redirect("customers:export_detail", job_id=failed.run.pk)
 
 
 def _visible_job(request: HttpRequest, job_id: int) -> ExportJob:

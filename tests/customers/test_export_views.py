@@ -241,10 +241,11 @@ def test_starting_an_export_queues_a_task_and_shows_its_progress_page(client, ma
     assert entry.outcome == Outcome.SUCCEEDED and f"Export {job.pk}" in entry.reason
 
 
-def test_an_export_that_cannot_be_queued_fails_at_once_and_its_page_says_so(client, manager, monkeypatch):
-    def queue_down(*args, **kwargs):
-        raise DatabaseError("the task queue's table is locked")
+def queue_down(*args, **kwargs):
+    raise DatabaseError("the task queue's table is locked")
 
+
+def test_an_export_that_cannot_be_queued_fails_at_once_and_its_page_says_so(client, manager, monkeypatch):
     monkeypatch.setattr(services, "export_customers", SimpleNamespace(enqueue=queue_down))
     client.force_login(manager)
 
@@ -483,6 +484,20 @@ def test_retrying_a_failed_export_queues_a_new_job_with_the_same_scope(client, m
     assert response["Location"] == f"/exports/{retry.pk}/"
     assert (retry.status, retry.retry_of, retry.filters) == (Status.QUEUED, failed, {"active": False})
     assert DBTaskResult.objects.filter(pk=retry.task_id).exists()
+
+
+def test_a_retry_that_cannot_be_queued_fails_at_once_and_its_page_says_so(client, manager, monkeypatch):
+    failed = running_job(manager, status=Status.FAILED, finished_at=timezone.now())
+    monkeypatch.setattr(services, "export_customers", SimpleNamespace(enqueue=queue_down))
+    client.force_login(manager)
+
+    response = client.post(f"/exports/{failed.pk}/retry/", follow=True)
+
+    retry = ExportJob.objects.exclude(pk=failed.pk).get()
+    assert (retry.status, retry.error_code, retry.retry_of) == (Status.FAILED, "queue", failed)
+    assert response.redirect_chain == [(f"/exports/{retry.pk}/", 302)]
+    page = response.content.decode()
+    assert f"Export {retry.pk}: The export could not be queued. Try again in a minute." in page
 
 
 def test_retrying_a_silent_job_stops_it_as_failed_and_queues_one_that_goes_on_from_it(client, manager):
