@@ -123,9 +123,10 @@ def usage_row_list(period: UsagePeriod) -> list[UsageRow]:
     export (they carry the export's request id) count as "Export" whatever their route.
     """
     now = timezone.now()
-    settled = [day for day in period.each_day() if _local_midnight(day) + _DAY_SETTLED <= now]
+    days = period.each_day()
+    settled = [day for day in days if _local_midnight(day) + _DAY_SETTLED <= now]
     by_day = _settled_usage(settled)
-    unsettled = period.each_day()[len(settled) :]
+    unsettled = days[len(settled) :]
     if unsettled:
         by_day.update(_usage_by_day(UsagePeriod(first=unsettled[0], last=unsettled[-1])))
     user_ids = {user_id for rows in by_day.values() for user_id, *_ in rows if user_id is not None}
