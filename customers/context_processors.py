@@ -23,9 +23,10 @@ def dashboard(request: HttpRequest) -> dict[str, Any]:
         "upstream_down": circuit_is_open(),
     }
     if user is not None and user.is_authenticated:
-        # Read only if the page shows it (a page rendered while Tatum answers fills it in later).
+        # Read only if the page shows it.
         context["credits_today"] = partial(credits_spent_today, user)
-        # Read only if the page shows the banner: one aggregate over this month's calls, none unbudgeted.
+        # Read only if the page shows the banner, never with no budget: the month's kept days and one
+        # aggregate over today's calls.
         context["credit_budget"] = credit_budget_warning
         context["nav"] = {
             "customers": user.has_perm(permissions.VIEW_CUSTOMERS),

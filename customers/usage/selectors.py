@@ -122,9 +122,8 @@ def usage_row_list(period: UsagePeriod) -> list[UsageRow]:
     first time a page or CSV needs them; the rest are summed from the calls. Calls made for a customer
     export (they carry the export's request id) count as "Export" whatever their route.
     """
-    now = timezone.now()
     days = period.each_day()
-    settled = [day for day in days if _local_midnight(day) + _DAY_SETTLED <= now]
+    settled = _settled_days(days)
     by_day = _settled_usage(settled)
     unsettled = days[len(settled) :]
     if unsettled:
@@ -148,6 +147,12 @@ def usage_row_list(period: UsagePeriod) -> list[UsageRow]:
 # midnight the day is settled: its sums can be kept.
 SETTLED_AFTER = datetime.timedelta(hours=1)
 _DAY_SETTLED = datetime.timedelta(days=1) + SETTLED_AFTER
+
+
+def _settled_days(days: list[datetime.date]) -> list[datetime.date]:
+    """Those of `days` (in order) that are settled now."""
+    now = timezone.now()
+    return [day for day in days if _local_midnight(day) + _DAY_SETTLED <= now]
 
 
 def _settled_usage(days: list[datetime.date]) -> dict[datetime.date, list[list[Any]]]:
@@ -284,12 +289,20 @@ class CreditBudget:
 
 
 def credits_spent_in_month(month: datetime.date) -> int:
-    """Credits of every call (with a user or not) in the calendar month of `month`: one aggregate over
-    the index on `ApiCall.at`."""
+    """Credits of every call (with a user or not) in the calendar month of `month`.
+
+    The month's settled days are read from their `UsageDay` (summed the first time they are needed, as
+    for the usage page), and only the calls since, today's, are added up: one aggregate over the index
+    on `ApiCall.at`. So every page's banner costs the same on the 30th as on the 1st.
+    """
     first = month.replace(day=1)
     following = (first + datetime.timedelta(days=32)).replace(day=1)
-    spent = ApiCall.objects.filter(at__gte=_local_midnight(first), at__lt=_local_midnight(following))
-    return spent.aggregate(credits=Sum("credits"))["credits"] or 0
+    month_days = UsagePeriod(first=first, last=following - datetime.timedelta(days=1))
+    settled = _settled_days(month_days.each_day())
+    kept = sum(credits for rows in _settled_usage(settled).values() for _, _, credits, _ in rows)
+    live_from = _local_midnight(settled[-1] + datetime.timedelta(days=1)) if settled else month_days.starts
+    live = ApiCall.objects.filter(at__gte=live_from, at__lt=month_days.ends)
+    return kept + (live.aggregate(credits=Sum("credits"))["credits"] or 0)
 
 
 def credit_budget_get(*, today: datetime.date | None = None) -> CreditBudget:

@@ -253,6 +253,29 @@ def test_a_day_is_summed_from_its_calls_until_an_hour_after_its_end(monkeypatch,
     assert UsageDay.objects.get().day == yesterday
 
 
+def test_the_months_spend_reads_its_settled_days_kept_and_adds_up_the_calls_since(monkeypatch, alice):
+    today = datetime.date(2026, 3, 10)
+    call(local(datetime.date(2026, 2, 28), 23, 59), user=alice, credits=50)  # last month
+    call(local(datetime.date(2026, 3, 1), 0), credits=3)  # background work counts too
+    call(local(datetime.date(2026, 3, 9), 23, 59), user=alice, credits=4)
+    call(local(today, 0, 10), user=alice, credits=5)
+
+    # Half past midnight: yesterday is not settled yet, so it is added up from its calls.
+    clock_at(monkeypatch, local(today, 0, 30))
+    assert credits_spent_in_month(today) == 3 + 4 + 5
+    assert sorted(UsageDay.objects.values_list("day", flat=True)) == [
+        datetime.date(2026, 3, day) for day in range(1, 9)
+    ]
+
+    clock_at(monkeypatch, local(today, 15))
+    assert credits_spent_in_month(today) == 3 + 4 + 5
+    assert UsageDay.objects.count() == 9
+    # The kept sums are what is read: the calls of settled days are no longer added up.
+    ApiCall.objects.filter(at__lt=local(today, 0)).delete()
+    call(local(today, 14), user=alice, credits=6)
+    assert credits_spent_in_month(today) == 3 + 4 + 5 + 6
+
+
 def test_kept_days_name_users_as_they_are_now_and_a_deleted_users_calls_as_no_user(history, bob):
     # Bob's account action on a day with one made by no user.
     call(local(datetime.date(2026, 3, 8), 9), user=bob, method="POST", route="/v3/ledger/account")
@@ -489,10 +512,11 @@ def test_with_no_budget_there_is_no_banner_and_no_query_for_it(client, settings,
     assert not [query["sql"] for query in queries.captured_queries if "customers_apicall" in query["sql"]]
 
 
-def test_the_banner_costs_one_aggregate_query(client, settings, support):
+def test_the_banner_adds_up_only_todays_calls_once_the_months_days_are_kept(client, settings, support):
     settings.TATUM_MONTHLY_CREDIT_BUDGET = 100
     spend_this_month(100, support)
     client.force_login(support)
+    client.get("/")  # sums and keeps the month's settled days, if it has any yet
 
     with CaptureQueriesContext(connection) as queries:
         page = client.get("/").content.decode()
