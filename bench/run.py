@@ -486,7 +486,9 @@ def load_total(figures: list[LoadFigure], server: str) -> tuple[float, int, int]
 PAGE_GOAL, LOAD_GOAL = 1.05, 0.95
 
 
-def goal_lines(figures_by_latency: dict[int, list[PageFigure]], loads: list[LoadFigure]) -> list[str]:
+def goal_lines(
+    figures_by_latency: dict[int, list[PageFigure]], loads: list[LoadFigure], max_rps: float
+) -> list[str]:
     """Each goal, with the figures it is judged on and whether it is met."""
     lines = ["Goals (dashboard against the reference, measured side by side in this run)"]
     for latency, figures in figures_by_latency.items():
@@ -510,7 +512,26 @@ def goal_lines(figures_by_latency: dict[int, list[PageFigure]], loads: list[Load
         )
         if reference_failures:
             lines.append(f"  (the reference had {reference_failures} errors: its figures are suspect)")
+        lines.append(_rate_limit_ceiling(figures_by_latency[50], reference_rps, max_rps))
     return lines
+
+
+def _rate_limit_ceiling(figures: list[PageFigure], reference_rps: float, max_rps: float) -> str:
+    """What the dashboard's shared rate limit alone allows of the load's pages (the reference has none):
+    the load alternates the list and the detail page, each making the calls its figure counted."""
+    list_page, detail_page = figures[0], figures[1]
+    calls_per_page = (list_page.calls + detail_page.calls) / 2
+    ceiling = max_rps / calls_per_page
+    line = (
+        f"  (TATUM_MAX_RPS={max_rps:g} lets the dashboard make at most {ceiling:.0f} pages/s of this load, "
+        f"at {calls_per_page:g} Tatum calls a page"
+    )
+    if ceiling < LOAD_GOAL * reference_rps:
+        return line + (
+            f": below the {LOAD_GOAL:.2f}x of the reference's figure that the goal asks for, "
+            f"{LOAD_GOAL * reference_rps:.0f}; --max-rps above it measures the pages, not the limit)"
+        )
+    return line + ")"
 
 
 # --- Orchestration ---------------------------------------------------------------------------------
@@ -710,7 +731,7 @@ def main() -> None:
             lines += page_table(latency, run.samples, figures)
             if latency_loads:
                 lines += load_table(run, latency_loads)
-    lines += ["", *goal_lines(figures_by_latency, loads)]
+    lines += ["", *goal_lines(figures_by_latency, loads, run.max_rps)]
     lines += ["", "Server logs: " + ("no errors" if not problems else f"{len(problems)} error line(s)")]
     lines += [f"  {problem}" for problem in problems]
     if not args.skip_export:
