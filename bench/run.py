@@ -523,7 +523,7 @@ def _rate_limit_ceiling(figures: list[PageFigure], reference_rps: float, max_rps
     calls_per_page = (list_page.calls + detail_page.calls) / 2
     ceiling = max_rps / calls_per_page
     line = (
-        f"  (TATUM_MAX_RPS={max_rps:g} lets the dashboard make at most {ceiling:.0f} pages/s of this load, "
+        f"  (TATUM_MAX_RPS={max_rps:g} lets the dashboard serve at most {ceiling:.0f} pages/s of this load, "
         f"at {calls_per_page:g} Tatum calls a page"
     )
     if ceiling < LOAD_GOAL * reference_rps:
