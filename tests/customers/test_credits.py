@@ -274,8 +274,8 @@ def test_a_page_shows_the_credits_stored_before_it_and_its_own(
         list_page = client.get("/customers/live/").content.decode()
         tatum.get(f"{settings.TATUM_API_URL}/v3/ledger/customer/abc", status=404, json={"statusCode": 404})
         lookup_page = client.get("/customers/lookup/?q=abc").content.decode()
-    assert "5 credits today" in list_page  # a whole page rendered while Tatum answers
-    assert "6 credits today" in lookup_page  # a page rendered after its call
+    assert "5 credits today" in list_page  # its own call counts before it is stored
+    assert "6 credits today" in lookup_page  # the list page's call, stored since, and its own
 
 
 # --- The daily tally ------------------------------------------------------------------------------
