@@ -292,8 +292,9 @@ def credits_spent_in_month(month: datetime.date) -> int:
     """Credits of every call (with a user or not) in the calendar month of `month`.
 
     The month's settled days are read from their `UsageDay` (summed the first time they are needed, as
-    for the usage page), and only the calls since, today's, are added up: one aggregate over the index
-    on `ApiCall.at`. So every page's banner costs the same on the 30th as on the 1st.
+    for the usage page), and only the calls since are added up (today's, and yesterday's until it
+    settles): one aggregate over the index on `ApiCall.at`. So every page's banner costs about the same
+    on the 30th as on the 1st.
     """
     first = month.replace(day=1)
     following = (first + datetime.timedelta(days=32)).replace(day=1)
