@@ -130,3 +130,9 @@ def credits_spent_today(user: Any) -> int:
     )
     collected = sum(call.credits for call in _collected_calls.get() or [] if call.user_id == user.pk)
     return (stored or 0) + collected
+
+
+def credits_not_stored_yet() -> int:
+    """Credits of this request's Tatum calls, which are stored when its view is done
+    (`api_calls_collect`)."""
+    return sum(call.credits for call in _collected_calls.get() or [])

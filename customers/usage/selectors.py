@@ -15,6 +15,7 @@ from django.db.models import BooleanField, Case, Count, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from customers.credits.calls import credits_not_stored_yet
 from customers.credits.models import ApiCall
 from customers.csv_safety import safe_row
 from customers.exports.models import ExportJob
@@ -307,10 +308,14 @@ def credits_spent_in_month(month: datetime.date) -> int:
 
 
 def credit_budget_get(*, today: datetime.date | None = None) -> CreditBudget:
-    month = (today or timezone.localdate()).replace(day=1)
-    return CreditBudget(
-        month=month, budget=settings.TATUM_MONTHLY_CREDIT_BUDGET, spent=credits_spent_in_month(month)
-    )
+    """The spend of `today`'s month (this month by default) against the budget; this month's counts the
+    calls of the request at hand too, as the header's credits do."""
+    this_month = timezone.localdate().replace(day=1)
+    month = (today or this_month).replace(day=1)
+    spent = credits_spent_in_month(month)
+    if month == this_month:
+        spent += credits_not_stored_yet()
+    return CreditBudget(month=month, budget=settings.TATUM_MONTHLY_CREDIT_BUDGET, spent=spent)
 
 
 def credit_budget_warning() -> CreditBudget | None:

@@ -500,6 +500,39 @@ def test_a_managers_banner_links_to_the_usage_page(client, settings, manager):
     assert any(attrs.get("href") == "/credits/" for _, attrs in html_elements(page, "a"))
 
 
+def test_the_banner_counts_the_calls_of_the_page_that_shows_it(client, settings, support, tatum):
+    settings.TATUM_MONTHLY_CREDIT_BUDGET = 10
+    spend_this_month(7, support)
+    tatum.get(f"{settings.TATUM_API_URL}/v3/ledger/customer", json=[])  # 1 credit
+    client.force_login(support)
+
+    page = client.get("/customers/live/").content.decode()
+
+    assert banner(page)
+    assert "have cost 8 of the 10 credits budgeted (80%); 2 left." in " ".join(page.split())
+
+
+def test_budget_figures_of_one_credit_read_in_the_singular(client, settings, manager):
+    settings.TATUM_MONTHLY_CREDIT_BUDGET = 1
+    spend_this_month(1, manager)
+    client.force_login(manager)
+
+    page = " ".join(client.get("/credits/").content.decode().split())
+
+    assert "of 1 credit budgeted (100%)" in page
+    assert "1 credit spent against a budget of 1." in page
+    assert "a banner from 1 credit (80%)" in page
+    assert "have cost 1 credit, 100% of the 1 budgeted." in page
+
+    settings.TATUM_MONTHLY_CREDIT_BUDGET = 10
+    spend_this_month(8, manager)
+
+    page = " ".join(client.get("/credits/").content.decode().split())
+
+    assert "1 credit left this month." in page
+    assert "of the 10 credits budgeted (90%); 1 left." in page
+
+
 def test_with_no_budget_there_is_no_banner_and_no_query_for_it(client, settings, support):
     settings.TATUM_MONTHLY_CREDIT_BUDGET = 0
     spend_this_month(10_000, support)
