@@ -226,3 +226,4 @@ def test_the_log_page_offers_the_csv_of_the_current_filters(officer_client, sam)
     page = officer_client.get("/audit/?outcome=failed&actor=sam").content.decode()
 
     assert 'href="/audit/export/?actor=sam&amp;outcome=failed"' in page
+    assert 'Download CSV<span class="visually-hidden"> of the 1 entry shown by these filters</span>' in page

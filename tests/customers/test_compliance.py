@@ -566,6 +566,7 @@ def test_the_queue_counts_cases_by_status_under_the_other_filters(client, queue)
     narrowed = body(client.get(f"{QUEUE}?assignee=oscar"))
     labels = {attrs.get("aria-label") for _, attrs in html_elements(narrowed, "a") if attrs.get("aria-label")}
     assert {"1 open", "1 cleared"} <= labels
+    assert "the 1 case shown by these filters" in narrowed
 
 
 def test_the_queue_pages_fifty_at_a_time(client):

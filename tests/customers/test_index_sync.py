@@ -370,6 +370,16 @@ def test_the_page_states_the_cost_before_starting(client, manager):
     assert "Start sync (about 3 credits)" in page
 
 
+def test_a_cost_of_one_credit_reads_in_the_singular(client, manager):
+    record(0, seen_at=timezone.now())
+    client.force_login(manager)
+
+    page = client.get(reverse("customers:sync")).content.decode()
+
+    assert "About 1 page of 50 customers, 1 credit each: about 1 credit." in page
+    assert "Start sync (about 1 credit)" in page
+
+
 def test_the_cost_is_unknown_before_any_sync_with_an_empty_index(client, manager):
     client.force_login(manager)
 
