@@ -285,8 +285,15 @@ class CreditBudget:
 
     @property
     def approaching_at(self) -> int:
-        """The spend at which the banner appears (for the meter's `high` mark)."""
+        """The spend at which the banner appears (the meter's `low` mark)."""
         return -(-self.budget * APPROACHING_PERCENT // 100)
+
+    @property
+    def over_above(self) -> float:
+        """The meter's `high` mark: browsers show a value above it as bad and one from `low` up to it as
+        a warning. The meter stops at the budget, and credits are whole, so half a credit below the
+        budget puts a spend of the budget or more above it, as `level` does."""
+        return self.budget - 0.5
 
 
 def credits_spent_in_month(month: datetime.date) -> int:

@@ -575,6 +575,26 @@ def test_the_page_shows_this_months_spend_against_the_budget(client, settings, m
     assert (budget.spent, budget.percent, budget.remaining, budget.level) == (500, 25, 1500, "")
 
 
+@pytest.mark.parametrize(
+    "spent,region",
+    [(100, "optimum"), (1599, "optimum"), (1600, "warning"), (1999, "warning"), (2000, "bad"), (2600, "bad")],
+)
+def test_the_meter_shows_a_warning_from_80_percent_and_bad_from_100(client, settings, manager, spent, region):
+    settings.TATUM_MONTHLY_CREDIT_BUDGET = 2000
+    spend_this_month(spent, manager)
+    client.force_login(manager)
+
+    page = client.get("/credits/").content.decode()
+
+    meter = next(attrs for _, attrs in html_elements(page, "meter"))
+    low, high, top = float(meter["low"]), float(meter["high"]), float(meter["max"])
+    assert float(meter["optimum"]) < low <= high <= top
+    # A browser clamps the value to the meter's range, then colours it by the region it falls in.
+    value = min(float(meter["value"]), top)
+    shown = "optimum" if value < low else "warning" if value <= high else "bad"
+    assert shown == region
+
+
 def test_the_page_says_when_no_budget_is_set(client, settings, manager):
     settings.TATUM_MONTHLY_CREDIT_BUDGET = 0
     spend_this_month(12, manager)
