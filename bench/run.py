@@ -599,15 +599,18 @@ class Run:
     max_rps: float = MAX_RPS
 
 
+def sandbox_server(database_url: str, tmp: Path, latency_ms: int) -> Server:
+    """The sandbox, standing in for Tatum, a service elsewhere: it logs no requests here and its process
+    is not recycled in the middle of a run (a restart would stall every page for a second)."""
+    env = {**base_env(database_url, tmp, latency_ms), "GUNICORN_ACCESS_LOG": "", "GUNICORN_MAX_REQUESTS": "0"}
+    return Server(f"sandbox-{latency_ms}ms", env, 1, 32)
+
+
 def run_at_latency(
     dbs: Databases, latency_ms: int, run: Run, with_load: bool, problems: list[str]
 ) -> tuple[list[PageFigure], list[LoadFigure]]:
     tmp = dbs.tmp
-    # The sandbox stands in for Tatum, a service elsewhere: it logs no requests here and its process is
-    # not recycled in the middle of a run (a restart would stall every page for a second).
-    sandbox_env = {**base_env(dbs.sandbox, tmp, latency_ms), "GUNICORN_ACCESS_LOG": ""}
-    sandbox_env["GUNICORN_MAX_REQUESTS"] = "0"
-    with gunicorn(Server(f"sandbox-{latency_ms}ms", sandbox_env, 1, 32), tmp, problems) as sandbox_url:
+    with gunicorn(sandbox_server(dbs.sandbox, tmp, latency_ms), tmp, problems) as sandbox_url:
         api_url = f"{sandbox_url}/sandbox"
         dashboard_env = {
             **base_env(dbs.dashboard, tmp, latency_ms),
