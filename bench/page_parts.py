@@ -138,19 +138,24 @@ def served_in_process(api_url: str, pages: int) -> list[str]:
         queries.append(sql)
         return execute(sql, *args)
 
+    def get(url: str) -> None:
+        status = client.get(url).status_code
+        if status != 200:
+            raise SystemExit(f"{url} answered {status}: the figures would not be of the page")
+
     lines = []
     for page, path in paths.items():
         for n in range(20):  # warm-up: connections, caches, the index's first sightings
-            assert client.get(path(n)).status_code == 200
+            get(path(n))
         queries.clear()
         with connection.execute_wrapper(count):
-            client.get(path(0))
+            get(path(0))
         calls_before = ApiCall.objects.count()
         timers.reset()
         times = []
         for n in range(pages):
             start = time.perf_counter()
-            client.get(path(n))
+            get(path(n))
             times.append(time.perf_counter() - start)
         tatum_calls = (ApiCall.objects.count() - calls_before) / pages
         lines += [
