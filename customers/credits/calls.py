@@ -128,11 +128,11 @@ def credits_spent_today(user: Any) -> int:
         .values_list("credits", flat=True)
         .first()
     )
-    collected = sum(call.credits for call in _collected_calls.get() or [] if call.user_id == user.pk)
-    return (stored or 0) + collected
+    return (stored or 0) + credits_not_stored_yet(user)
 
 
-def credits_not_stored_yet() -> int:
-    """Credits of this request's Tatum calls, which are stored when its view is done
-    (`api_calls_collect`)."""
-    return sum(call.credits for call in _collected_calls.get() or [])
+def credits_not_stored_yet(user: Any = None) -> int:
+    """Credits of this request's Tatum calls (the user's only, when given), which are stored when its
+    view is done (`api_calls_collect`)."""
+    collected = _collected_calls.get() or []
+    return sum(call.credits for call in collected if user is None or call.user_id == user.pk)
