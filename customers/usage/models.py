@@ -1,5 +1,5 @@
-"""Days of credit usage summed once they are over, so that the usage page does not add up every call of
-its period again on each visit."""
+"""Days of credit usage summed once they are over, so that neither the usage page nor the budget banner
+adds up every call of its period again on each visit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.db import models
 
 class UsageDay(models.Model):
     """One settled day's credit usage, in `time_zone`: a row per user and action, summed from the call
-    records (`ApiCall`) by the first usage page or CSV that needed the day after it settled.
+    records (`ApiCall`) by the first usage page, CSV or budget banner that needed the day after it settled.
 
     `rows` holds `[user id or null, action, credits, calls]` lists. Users are kept by id, so a renamed
     user shows under the new name and a deleted one's calls count as calls with no user, as when the
