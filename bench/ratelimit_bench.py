@@ -41,6 +41,7 @@ from run import (
     manage,
     prepare_sandbox_and_dashboard,
     sandbox_customers,
+    sandbox_server,
     signed_in_session,
     sqlite_url,
 )
@@ -164,14 +165,9 @@ def load_run(args: argparse.Namespace) -> list[str]:
         sandbox_db, dashboard_db = sqlite_url(tmp / "sandbox.sqlite3"), sqlite_url(tmp / "dashboard.sqlite3")
         prepare_sandbox_and_dashboard(sandbox_db, dashboard_db, tmp, args.customers)
         cmd_args, log_path = call_log_args(tmp)
-        sandbox_env = {
-            **base_env(sandbox_db, tmp, args.latency_ms),
-            "GUNICORN_ACCESS_LOG": "",
-            "GUNICORN_MAX_REQUESTS": "0",
-            "GUNICORN_CMD_ARGS": cmd_args,
-            "SANDBOX_MAX_RPS": "",
-        }
-        with gunicorn(Server("ratelimit-sandbox", sandbox_env, 1, 32), tmp, problems) as sandbox_url:
+        sandbox = sandbox_server(sandbox_db, tmp, args.latency_ms)
+        sandbox.env.update({"GUNICORN_CMD_ARGS": cmd_args, "SANDBOX_MAX_RPS": ""})
+        with gunicorn(sandbox, tmp, problems) as sandbox_url:
             api_url = f"{sandbox_url}/sandbox"
             customer_ids = [customer["id"] for customer in sandbox_customers(api_url)]
             detail_paths = [f"/customers/{cid}/" for cid in customer_ids]
