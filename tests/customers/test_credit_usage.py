@@ -242,13 +242,13 @@ def test_a_day_is_summed_from_its_calls_until_an_hour_after_its_end(monkeypatch,
     period = usage_period(2, today=yesterday + datetime.timedelta(days=1))
     midnight = local(yesterday + datetime.timedelta(days=1), 0)
 
-    monkeypatch.setattr(timezone, "now", lambda: midnight + SETTLED_AFTER - datetime.timedelta(seconds=1))
+    clock_at(monkeypatch, midnight + SETTLED_AFTER - datetime.timedelta(seconds=1))
     assert usage_figures(period) == [("2026-03-09", "alice", "Read customer", 1, 1)]
     assert not UsageDay.objects.exists()
     # A call of the last minute, stored late: still counted, since the day is not kept yet.
     call(local(yesterday, 23, 59), user=alice)
 
-    monkeypatch.setattr(timezone, "now", lambda: midnight + SETTLED_AFTER)
+    clock_at(monkeypatch, midnight + SETTLED_AFTER)
     assert usage_figures(period) == [("2026-03-09", "alice", "Read customer", 2, 2)]
     assert UsageDay.objects.get().day == yesterday
 
